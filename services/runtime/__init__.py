@@ -1,0 +1,1 @@
+"""Shared infrastructure of every service and the gateway: settings, logging, auth, gRPC server and clients."""

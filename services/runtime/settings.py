@@ -1,0 +1,49 @@
+"""Settings shared by every process, read from IOTMON_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("device", "telemetry", "alerting", "notification", "firmware", "analytics", "identity")
+
+# Default gRPC port of each service when it runs alone (`iotmon serve`); `iotmon up` may pick free ports.
+DEFAULT_PORTS = {name: 50051 + i for i, name in enumerate(SERVICE_NAMES)}
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOTMON_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".iotmon"), description="where embedded adapters keep their files")
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    # Seconds a stopping server lets in-flight calls finish.
+    grace_seconds: float = 10.0
+
+    # Token verification. Without jwks_url the embedded issuer's key set in the data directory is used.
+    jwt_issuer: str = "iotmon-local"
+    jwt_audience: str = "iotmon"
+    jwks_url: str | None = None
+    # Cognito ID tokens carry token_use=id; set to "id" to require it.
+    jwt_token_use: str | None = None
+
+    # Addresses of the services (host:port), used by the gateway and by services calling each other.
+    device_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
+    telemetry_addr: str = f"127.0.0.1:{DEFAULT_PORTS['telemetry']}"
+    alerting_addr: str = f"127.0.0.1:{DEFAULT_PORTS['alerting']}"
+    notification_addr: str = f"127.0.0.1:{DEFAULT_PORTS['notification']}"
+    firmware_addr: str = f"127.0.0.1:{DEFAULT_PORTS['firmware']}"
+    analytics_addr: str = f"127.0.0.1:{DEFAULT_PORTS['analytics']}"
+    identity_addr: str = f"127.0.0.1:{DEFAULT_PORTS['identity']}"
+
+    def addr(self, service: str) -> str:
+        value = getattr(self, f"{service}_addr")
+        assert isinstance(value, str)
+        return value
+
+    @property
+    def jwks_path(self) -> Path:
+        """The embedded issuer publishes its public keys here; verifiers read them when no URL is set."""
+        return self.data_dir / "keys" / "jwks.json"
