@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.runtime.auth import TokenVerifier
+from services.runtime.contract import all_service_descriptors
 from services.runtime.interceptors import standard_interceptors
 from services.runtime.proto_options import anonymous_methods
 
@@ -50,6 +51,38 @@ class RunningServer:
         await self.server.stop(grace_seconds)
 
 
+@dataclass
+class BoundServer:
+    """A server holding its port but not serving yet: `iotmon up` binds every service first, so that
+    each bootstrap already knows the addresses of its peers when ports are picked freely."""
+
+    server: grpc.aio.Server
+    address: str
+
+    @classmethod
+    def bind(cls, *, host: str, port: int, verifier: TokenVerifier) -> BoundServer:
+        # Anonymous methods are a property of the contract, so the whole contract is consulted.
+        anonymous = anonymous_methods(all_service_descriptors())
+        server = grpc.aio.server(interceptors=standard_interceptors(verifier, anonymous), options=SERVER_OPTIONS)
+        bound = server.add_insecure_port(f"{host}:{port}")
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC port {host}:{port}")
+        return cls(server, f"{host}:{bound}")
+
+    async def start(self, registrations: list[ServiceRegistration]) -> RunningServer:
+        for registration in registrations:
+            registration.add_to_server(registration.servicer, self.server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self.server)
+        names = [r.descriptor.full_name for r in registrations]
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+        await self.server.start()
+        for name in ["", *names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("grpc server started", extra={"address": self.address, "services": names})
+        return RunningServer(self.server, self.address, health_servicer, names)
+
+
 async def start_grpc_server(
     registrations: list[ServiceRegistration],
     *,
@@ -57,23 +90,4 @@ async def start_grpc_server(
     port: int,
     verifier: TokenVerifier,
 ) -> RunningServer:
-    descriptors = [r.descriptor for r in registrations]
-    server = grpc.aio.server(
-        interceptors=standard_interceptors(verifier, anonymous_methods(descriptors)),
-        options=SERVER_OPTIONS,
-    )
-    for registration in registrations:
-        registration.add_to_server(registration.servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [d.full_name for d in descriptors]
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot bind gRPC port {host}:{port}")
-    await server.start()
-    for name in ["", *names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    address = f"{host}:{bound}"
-    log.info("grpc server started", extra={"address": address, "services": names})
-    return RunningServer(server, address, health_servicer, names)
+    return await BoundServer.bind(host=host, port=port, verifier=verifier).start(registrations)

@@ -1,0 +1,92 @@
+"""`iotmon` — run the IoT monitoring mesh.
+
+iotmon up      start every service and the gateway in one process, embedded backends, no server needed
+iotmon serve   run one service (or the gateway) alone: the container entrypoint
+iotmon token   print a signed development token that a running `iotmon up` accepts
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
+
+GATEWAY = "gateway"
+ROLES = ("viewer", "operator", "admin")
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, help="where embedded backends keep their files (env IOTMON_DATA_DIR; default .iotmon)"
+    )
+
+
+def _settings(args: argparse.Namespace) -> RuntimeSettings:
+    """Flags win over IOTMON_* variables; the data directory is exported so every settings class sees it."""
+    if getattr(args, "data_dir", None):
+        os.environ["IOTMON_DATA_DIR"] = str(args.data_dir.resolve())
+    if getattr(args, "host", None):
+        os.environ["IOTMON_HOST"] = args.host
+    settings = RuntimeSettings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="iotmon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    up = commands.add_parser("up", help="start every service and the gateway in one process")
+    up.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=8080, help="gateway port; 0 picks free ports for everything")
+    _add_data_dir(up)
+    up.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default WARNING for up)")
+
+    serve = commands.add_parser("serve", help="run one service or the gateway alone (container entrypoint)")
+    serve.add_argument("service", choices=[*SERVICE_NAMES, GATEWAY])
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None, help="default: the service's standard port")
+    _add_data_dir(serve)
+    serve.add_argument("--log-level", default=None)
+
+    token = commands.add_parser("token", help="print a signed development token for `iotmon up`")
+    token.add_argument("--org", required=True, help="organization id, e.g. org-demo")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--user", default="dev-user", help="user id (sub claim)")
+    token.add_argument("--email", default=None)
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    _add_data_dir(token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "token":
+        return _token(args)
+    from iotmon import run
+
+    if args.command == "up":
+        return asyncio.run(run.up(_settings(args), args.port, args.log_level or "WARNING"))
+    port = args.port if args.port is not None else (8080 if args.service == GATEWAY else DEFAULT_PORTS[args.service])
+    return asyncio.run(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))
+
+
+def _token(args: argparse.Namespace) -> int:
+    from services.identity.bootstrap import mint_local_token
+
+    settings = _settings(args)
+    token = mint_local_token(
+        settings, organization_id=args.org, role=args.role, user_id=args.user, email=args.email, ttl_seconds=args.ttl
+    )
+    sys.stdout.write(token + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

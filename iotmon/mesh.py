@@ -1,0 +1,118 @@
+"""Start services and the gateway in one process, on real ports, and stop them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import socket
+from collections.abc import Mapping
+from contextlib import AsyncExitStack, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from services.runtime.auth import TokenVerifier
+from services.runtime.bus import InProcessBus
+from services.runtime.server import BoundServer, RunningServer
+from services.runtime.service import Bootstrap, BuildContext
+from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
+
+log = logging.getLogger("iotmon.mesh")
+
+# Identity first: it creates the signing keys the other services verify tokens with.
+START_ORDER = ("identity", *(name for name in SERVICE_NAMES if name != "identity"))
+
+
+def load_bootstrap(service: str) -> Bootstrap:
+    module = importlib.import_module(f"services.{service}.bootstrap")
+    build: Bootstrap = module.build
+    return build
+
+
+class _GatewayServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the mesh owns SIGINT/SIGTERM and drains in order."""
+
+    def capture_signals(self) -> Any:
+        return nullcontext()
+
+
+@dataclass
+class Mesh:
+    settings: RuntimeSettings
+    addresses: dict[str, str]
+    gateway_url: str | None = None
+    servers: list[RunningServer] = field(default_factory=list)
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    gateway: _GatewayServer | None = None
+
+    async def stop(self) -> None:
+        """Gateway first (no new HTTP requests), then every gRPC server drains, then resources close."""
+        if self.gateway is not None:
+            self.gateway.should_exit = True
+        grace = self.settings.grace_seconds
+        await asyncio.gather(*(server.stop(grace) for server in self.servers))
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.resources.aclose()
+
+
+def _bind_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def start_mesh(
+    settings: RuntimeSettings,
+    services: list[str],
+    *,
+    service_ports: Mapping[str, int],
+    gateway_port: int | None,
+) -> Mesh:
+    """Bind every port first, then build each service knowing its peers' addresses, then serve."""
+    verifier = TokenVerifier.from_settings(settings)
+    bound = {
+        name: BoundServer.bind(host=settings.host, port=service_ports[name], verifier=verifier) for name in services
+    }
+    addresses = {name: settings.addr(name) for name in SERVICE_NAMES} | {n: b.address for n, b in bound.items()}
+    settings = settings.model_copy(update={f"{name}_addr": addr for name, addr in addresses.items()})
+    mesh = Mesh(settings, addresses)
+    bus = InProcessBus()
+    try:
+        for name in (n for n in START_ORDER if n in services):
+            ctx = BuildContext(settings=settings, bus=bus, resources=mesh.resources)
+            built = await load_bootstrap(name)(ctx)
+            mesh.servers.append(await bound[name].start(built.registrations))
+            mesh.tasks.extend(asyncio.create_task(job()) for job in built.background)
+        if gateway_port is not None:
+            await _start_gateway(mesh, verifier, gateway_port)
+    except BaseException:
+        await mesh.stop()
+        raise
+    return mesh
+
+
+async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int) -> None:
+    from gateway.app import create_app
+
+    settings = mesh.settings
+    sock = _bind_socket(settings.host, port)
+    app = create_app(settings, verifier=verifier, addresses=mesh.addresses)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    server = _GatewayServer(config)
+    mesh.gateway = server
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the gateway stopped during start-up")
+        await asyncio.sleep(0.01)
+    mesh.tasks.append(task)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    mesh.gateway_url = f"http://{host}:{sock.getsockname()[1]}"

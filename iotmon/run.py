@@ -1,0 +1,59 @@
+"""The long-running commands: `iotmon up` (the whole mesh) and `iotmon serve <service>`."""
+
+from __future__ import annotations
+
+import logging
+
+from iotmon.demo import DemoAdmin
+from iotmon.mesh import Mesh, start_mesh
+from services.runtime.lifecycle import wait_for_shutdown_signal
+from services.runtime.logging import configure_logging
+from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
+
+log = logging.getLogger("iotmon")
+
+
+async def up(settings: RuntimeSettings, gateway_port: int, log_level: str) -> int:
+    configure_logging(log_level)
+    admin = DemoAdmin.load_or_create(settings.data_dir)
+    admin.export_to_identity()
+    # --port 0 means "pick free ports", for the gateway and every service alike.
+    ports = {name: 0 if gateway_port == 0 else DEFAULT_PORTS[name] for name in SERVICE_NAMES}
+    mesh = await start_mesh(settings, list(SERVICE_NAMES), service_ports=ports, gateway_port=gateway_port)
+    _print_banner(mesh, admin)
+    return await _serve_until_signal(mesh)
+
+
+async def serve(settings: RuntimeSettings, service: str, port: int, log_level: str) -> int:
+    configure_logging(log_level)
+    if service == "gateway":
+        mesh = await start_mesh(settings, [], service_ports={}, gateway_port=port)
+        print(f"gateway       {mesh.gateway_url}", flush=True)
+    else:
+        mesh = await start_mesh(settings, [service], service_ports={service: port}, gateway_port=None)
+        print(f"{service:<13} {mesh.addresses[service]}", flush=True)
+    return await _serve_until_signal(mesh)
+
+
+async def _serve_until_signal(mesh: Mesh) -> int:
+    received = await wait_for_shutdown_signal()
+    log.warning("draining", extra={"signal": received.name})
+    await mesh.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _print_banner(mesh: Mesh, admin: DemoAdmin) -> None:
+    url = mesh.gateway_url
+    credentials = f'{{"email": "{admin.email}", "password": "{admin.password}"}}'
+    lines = [
+        f"iotmon is up (embedded backends, data in {mesh.settings.data_dir})",
+        f"gateway       {url}",
+        f"docs          {url}/docs",
+        *(f"{name:<13} {mesh.addresses[name]}" for name in SERVICE_NAMES),
+        f"demo admin    {admin.email} / {admin.password} (organization {admin.organization_id})",
+        f"get a token:  curl -s -X POST {url}/auth/token -H 'content-type: application/json' -d '{credentials}'",
+        f"  or:         iotmon token --org {admin.organization_id} --role admin --data-dir {mesh.settings.data_dir}",
+        "Ctrl-C stops it.",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,1 @@
+"""The alerting service: alert rules, streaming evaluation and the alerts API (issue #5)."""

@@ -1,0 +1,1 @@
+"""The firmware service: firmware upload and over-the-air rollouts (issue #6)."""

@@ -1,0 +1,1 @@
+"""The notification service: email, push, SMS and webhook delivery of alerts (issue #5)."""
