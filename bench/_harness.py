@@ -1,0 +1,83 @@
+"""Shared pieces of the benchmark scripts: processes on free ports, `iotmon up`, wrk."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextmanager
+def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]]:
+    """A child process ended by its PID (SIGTERM, then SIGKILL) whatever happens."""
+    proc = subprocess.Popen(args, text=True, **kwargs)  # type: ignore[call-overload]
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def iotmon_up(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """`iotmon up --port 0`; yields the gateway URL and the banner's name → address lines."""
+    env = os.environ | {"IOTMON_DATA_DIR": str(data_dir)} | (extra_env or {})
+    iotmon = shutil.which("iotmon") or str(Path(sys.executable).parent / "iotmon")
+    args = [iotmon, "up", "--port", "0", "--data-dir", str(data_dir)]
+    with process(args, stdout=subprocess.PIPE, env=env) as proc:
+        lines: dict[str, str] = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            match = re.match(r"^(\w[\w ]*?)\s{2,}(\S+)", line)
+            if match:
+                lines[match.group(1).strip()] = match.group(2)
+            if line.startswith("Ctrl-C"):
+                break
+        else:
+            raise RuntimeError("iotmon up exited before it was ready")
+        yield lines["gateway"], lines
+
+
+def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> float:
+    """Requests per second measured by wrk (apt-get install wrk); non-2xx answers fail the benchmark."""
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
+    for key, value in (headers or {}).items():
+        args += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors from {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
