@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +32,7 @@ class BuiltService:
     name: str
     registrations: list[ServiceRegistration]
     # Background work the service runs besides answering RPCs (consumers, schedulers).
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 Bootstrap = Callable[[BuildContext], Awaitable[BuiltService]]

@@ -1,0 +1,68 @@
+"""Field checks shared by the identity use cases; every violation names the field by its JSON name."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from services.kernel.errors import FieldViolation, ValidationFailed
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 100
+MIN_PASSWORD_LENGTH = 8
+# Cognito refuses longer passwords; the embedded store follows the same rule so both behave alike.
+MAX_PASSWORD_LENGTH = 256
+TEMPORARY_PASSWORD_LENGTH = 16
+# Symbols Cognito's default policy counts as special characters and that survive copy-paste.
+_SYMBOLS = "!@#%^*-_=+"
+
+
+class Violations:
+    """Collects every invalid field of a request so the client can fix them all at once."""
+
+    def __init__(self) -> None:
+        self._items: list[FieldViolation] = []
+
+    def add(self, field_name: str, description: str) -> None:
+        self._items.append(FieldViolation(field_name, description))
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            message = "; ".join(f"{v.field}: {v.description}" for v in self._items)
+            raise ValidationFailed(message, violations=list(self._items))
+
+
+def normalise_email(value: str, violations: Violations, field_name: str = "email") -> str:
+    """Lower-case and trimmed: sign-in is by email, so one address must map to one account."""
+    email = value.strip().lower()
+    if not email:
+        violations.add(field_name, "is required")
+    elif len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
+        violations.add(field_name, f"must be an email address, got {value!r}")
+    return email
+
+
+def check_name(value: str, violations: Violations, field_name: str = "name") -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        violations.add(field_name, f"must be 1 to {MAX_NAME_LENGTH} characters, got {len(name)}")
+    return name
+
+
+def check_password(value: str, violations: Violations, field_name: str = "password") -> None:
+    if len(value) < MIN_PASSWORD_LENGTH:
+        violations.add(field_name, f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    elif len(value) > MAX_PASSWORD_LENGTH:
+        violations.add(field_name, f"must be at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def generate_temporary_password() -> str:
+    """A random password with every character class, so it passes Cognito's default policy too."""
+    classes = [string.ascii_uppercase, string.ascii_lowercase, string.digits, _SYMBOLS]
+    alphabet = "".join(classes)
+    chars = [secrets.choice(c) for c in classes]
+    chars += [secrets.choice(alphabet) for _ in range(TEMPORARY_PASSWORD_LENGTH - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
