@@ -1,0 +1,1 @@
+"""Implementations of the device ports: embedded defaults (memory, SQLite, local CA) and AWS (DynamoDB, IoT Core)."""

@@ -1,0 +1,211 @@
+"""The embedded DeviceRepository: one SQLite file (data_dir/devices.db) in WAL mode.
+
+Queries run synchronously on the event loop on purpose: each is a short indexed lookup that takes tens of
+microseconds, less than the hop to a worker thread would cost, and one connection used from one thread
+needs no locking. Filters, sorting and pagination happen in SQL; the unique partial index on
+(organization_id, serial_number) among live devices is what settles concurrent registrations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from services.device.adapters.records import change_from_json, change_to_json, device_from_json, device_to_json
+from services.device.domain.errors import DeviceAlreadyExists
+from services.device.domain.listing import DeviceFilters, DeviceQuery, SortField, SortOrder, instant_key, text_key
+from services.device.domain.model import Device, DeviceChange, DeviceStatus
+from services.kernel.pagination import Page, PageRequest
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    organization_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    serial_number TEXT,
+    name_key TEXT NOT NULL,
+    address_key TEXT,
+    last_seen TEXT,
+    tags TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (organization_id, device_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS devices_live_serial ON devices (organization_id, serial_number)
+    WHERE serial_number IS NOT NULL AND status <> 'deleted';
+CREATE INDEX IF NOT EXISTS devices_by_name ON devices (organization_id, name_key);
+CREATE INDEX IF NOT EXISTS devices_by_last_seen ON devices (organization_id, last_seen);
+CREATE TABLE IF NOT EXISTS device_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    organization_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    change_id TEXT NOT NULL UNIQUE,
+    changed_at TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_changes_by_device ON device_changes (organization_id, device_id, changed_at, seq);
+"""
+
+_COLUMNS = "status, device_type, serial_number, name_key, address_key, last_seen, tags, document"
+_ORDER = {
+    SortField.NAME: "name_key {dir}, device_id ASC",
+    SortField.STATUS: "status {dir}, device_id ASC",
+    # Never-seen devices go last in both directions, as listing.sort_devices orders them.
+    SortField.LAST_SEEN: "last_seen IS NULL, last_seen {dir}, device_id ASC",
+}
+
+
+class SqliteDeviceRepository:
+    def __init__(self, path: Path | str):
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    async def add(self, device: Device) -> None:
+        with self._unique_serial(device):
+            self._db.execute(
+                f"INSERT INTO devices (organization_id, device_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (device.organization_id, device.device_id, *_row(device)),
+            )
+
+    async def get(self, organization_id: str, device_id: str) -> Device | None:
+        row = self._db.execute(
+            "SELECT document FROM devices WHERE organization_id = ? AND device_id = ?", (organization_id, device_id)
+        ).fetchone()
+        return device_from_json(row[0]) if row else None
+
+    async def get_many(self, organization_id: str, device_ids: Sequence[str]) -> list[Device]:
+        ids = list(dict.fromkeys(device_ids))
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT document FROM devices WHERE organization_id = ? AND device_id IN ({marks})",
+            (organization_id, *ids),
+        ).fetchall()
+        return [device_from_json(r[0]) for r in rows]
+
+    async def find_by_serial(self, organization_id: str, serial_number: str) -> Device | None:
+        row = self._db.execute(
+            "SELECT document FROM devices WHERE organization_id = ? AND serial_number = ? AND status <> ?",
+            (organization_id, serial_number, DeviceStatus.DELETED.value),
+        ).fetchone()
+        return device_from_json(row[0]) if row else None
+
+    async def list_devices(self, organization_id: str, query: DeviceQuery) -> Page[Device]:
+        where, params = _where(organization_id, query.filters)
+        total = self._db.execute(f"SELECT COUNT(*) FROM devices WHERE {where}", params).fetchone()[0]
+        direction = "DESC" if query.sort_order is SortOrder.DESC else "ASC"
+        order = _ORDER[query.sort_field].format(dir=direction)
+        rows = self._db.execute(
+            f"SELECT document FROM devices WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*params, query.page.page_size, query.page.offset),
+        ).fetchall()
+        return Page([device_from_json(r[0]) for r in rows], query.page, int(total))
+
+    async def save(self, device: Device, *, previous: Device, change: DeviceChange | None = None) -> None:
+        with self._unique_serial(device), self._transaction():
+            updated = self._db.execute(
+                "UPDATE devices SET status = ?, device_type = ?, serial_number = ?, name_key = ?, address_key = ?, "
+                "last_seen = ?, tags = ?, document = ? WHERE organization_id = ? AND device_id = ?",
+                (*_row(device), device.organization_id, device.device_id),
+            )
+            if updated.rowcount != 1:
+                raise KeyError(f"device {device.device_id} is not stored")
+            if change is not None:
+                self._db.execute(
+                    "INSERT INTO device_changes (organization_id, device_id, change_id, changed_at, document) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        change.organization_id,
+                        change.device_id,
+                        change.change_id,
+                        instant_key(change.changed_at),
+                        change_to_json(change).decode(),
+                    ),
+                )
+
+    async def list_changes(self, organization_id: str, device_id: str, page: PageRequest) -> Page[DeviceChange]:
+        key = (organization_id, device_id)
+        total = self._db.execute(
+            "SELECT COUNT(*) FROM device_changes WHERE organization_id = ? AND device_id = ?", key
+        ).fetchone()[0]
+        rows = self._db.execute(
+            "SELECT document FROM device_changes WHERE organization_id = ? AND device_id = ? "
+            "ORDER BY changed_at DESC, seq DESC LIMIT ? OFFSET ?",
+            (*key, page.page_size, page.offset),
+        ).fetchall()
+        return Page([change_from_json(r[0]) for r in rows], page, int(total))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _unique_serial(self, device: Device) -> Iterator[None]:
+        """Turn the unique index's refusal into the domain's 409, naming the device holding the serial."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            serial = device.serial_number
+            holder = self._holder_of(device.organization_id, serial) if serial else None
+            if serial is None or holder is None or holder == device.device_id:
+                raise
+            raise DeviceAlreadyExists(serial, holder) from None
+
+    def _holder_of(self, organization_id: str, serial_number: str) -> str | None:
+        row = self._db.execute(
+            "SELECT device_id FROM devices WHERE organization_id = ? AND serial_number = ? AND status <> ?",
+            (organization_id, serial_number, DeviceStatus.DELETED.value),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+
+def _row(device: Device) -> tuple[object, ...]:
+    """The indexed columns (filtering and sorting happen on them) followed by the full document."""
+    address = device.location.address if device.location else None
+    return (
+        device.status.value,
+        device.device_type,
+        device.serial_number,
+        text_key(device.name),
+        text_key(address) if address is not None else None,
+        instant_key(device.last_seen) if device.last_seen else None,
+        orjson.dumps(list(device.tags)).decode(),
+        device_to_json(device).decode(),
+    )
+
+
+def _where(organization_id: str, filters: DeviceFilters) -> tuple[str, list[object]]:
+    clauses = ["organization_id = ?", "status <> ?"]
+    params: list[object] = [organization_id, DeviceStatus.DELETED.value]
+    if filters.status is not None:
+        clauses.append("status = ?")
+        params.append(filters.status.value)
+    if filters.device_type is not None:
+        clauses.append("device_type = ?")
+        params.append(filters.device_type)
+    if filters.location is not None:
+        # instr rather than LIKE: the user's text is matched literally, % and _ included.
+        clauses.append("instr(address_key, ?) > 0")
+        params.append(text_key(filters.location))
+    if filters.tags:
+        marks = ", ".join("?" * len(filters.tags))
+        clauses.append(f"(SELECT COUNT(DISTINCT value) FROM json_each(devices.tags) WHERE value IN ({marks})) = ?")
+        params.extend([*filters.tags, len(filters.tags)])
+    return " AND ".join(clauses), params
