@@ -47,12 +47,18 @@ class Mesh:
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     gateway: _GatewayServer | None = None
+    gateway_task: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         """Gateway first (no new HTTP requests), then every gRPC server drains, then resources close."""
-        if self.gateway is not None:
-            self.gateway.should_exit = True
         grace = self.settings.grace_seconds
+        if self.gateway is not None and self.gateway_task is not None:
+            # Let uvicorn finish in-flight requests and its lifespan (closing upstream channels) by itself.
+            self.gateway.should_exit = True
+            try:
+                await asyncio.wait_for(asyncio.shield(self.gateway_task), grace + 5)
+            except (TimeoutError, asyncio.CancelledError):
+                self.gateway_task.cancel()
         await asyncio.gather(*(server.stop(grace) for server in self.servers))
         for task in self.tasks:
             task.cancel()
@@ -113,6 +119,6 @@ async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int) -> None
             task.result()
             raise RuntimeError("the gateway stopped during start-up")
         await asyncio.sleep(0.01)
-    mesh.tasks.append(task)
+    mesh.gateway_task = task
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     mesh.gateway_url = f"http://{host}:{sock.getsockname()[1]}"

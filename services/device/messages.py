@@ -4,6 +4,7 @@ the gRPC servicer (requests and responses) and the bus adapter (events carry the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -48,7 +49,10 @@ def location_to_proto(location: Location) -> device_pb2.Location:
 
 
 def location_from_proto(message: device_pb2.Location) -> Location:
-    return Location(message.lat, message.lon, message.address if message.HasField("address") else None)
+    # A coordinate left out is NaN here, so validation can say it is required instead of reading 0.
+    lat = message.lat if message.HasField("lat") else math.nan
+    lon = message.lon if message.HasField("lon") else math.nan
+    return Location(lat, lon, message.address if message.HasField("address") else None)
 
 
 def connectivity_to_proto(connectivity: Connectivity) -> device_pb2.Connectivity:

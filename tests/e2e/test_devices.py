@@ -128,6 +128,9 @@ def test_invalid_input_is_400_naming_the_field(admin: Api) -> None:
     location = {"lat": 123.0, "lon": 0.0}
     error = assert_error(admin.post("/devices", json=new_device(location=location)), 400, "VALIDATION_ERROR")
     assert any(f["field"] == "location.lat" for f in error["details"]["fields"])
+    no_coordinates = new_device(location={"address": "Office 301"})
+    error = assert_error(admin.post("/devices", json=no_coordinates), 400, "VALIDATION_ERROR")
+    assert {f["field"] for f in error["details"]["fields"]} == {"location.lat", "location.lon"}
 
 
 def test_roles_and_organizations(admin: Api, operator: Api, viewer: Api, other_org_admin: Api) -> None:

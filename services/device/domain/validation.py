@@ -59,10 +59,11 @@ def check_device_type(value: str, problems: Violations, field: str = "deviceType
 
 
 def check_location(location: Location, problems: Violations, prefix: str = "location") -> Location:
-    if not (math.isfinite(location.lat) and -90 <= location.lat <= 90):
-        problems.add(f"{prefix}.lat", f"must be between -90 and 90, got {location.lat}")
-    if not (math.isfinite(location.lon) and -180 <= location.lon <= 180):
-        problems.add(f"{prefix}.lon", f"must be between -180 and 180, got {location.lon}")
+    for axis, value, limit in (("lat", location.lat, 90), ("lon", location.lon, 180)):
+        if math.isnan(value):
+            problems.add(f"{prefix}.{axis}", "is required when a location is given")
+        elif not (math.isfinite(value) and -limit <= value <= limit):
+            problems.add(f"{prefix}.{axis}", f"must be between -{limit} and {limit}, got {value}")
     address = location.address.strip() if location.address is not None else None
     if address is not None and len(address) > MAX_ADDRESS_LENGTH:
         problems.add(f"{prefix}.address", f"must be at most {MAX_ADDRESS_LENGTH} characters")

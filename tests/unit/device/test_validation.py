@@ -169,3 +169,12 @@ def test_bad_list_parameters_are_named(command: ListDevices, field: str) -> None
     with pytest.raises(ValidationFailed) as refused:
         parse_list_query(command)
     assert violated_fields(refused.value) == [field]
+
+
+@pytest.mark.parametrize("missing", ["lat", "lon"])
+def test_a_location_without_a_coordinate_is_refused_not_read_as_zero(missing: str) -> None:
+    coordinates = {"lat": 37.7749, "lon": -122.4194} | {missing: math.nan}
+    with pytest.raises(InvalidDeviceData) as caught:
+        validate_registration(registration(location=Location(coordinates["lat"], coordinates["lon"], None)))
+    assert violated_fields(caught.value) == [f"location.{missing}"]
+    assert "required" in caught.value.violations[0].description

@@ -36,17 +36,26 @@ class Location(_message.Message):
     def __init__(
         self,
         *,
-        lat: _builtins.float = ...,
-        lon: _builtins.float = ...,
+        lat: _builtins.float | None = ...,
+        lon: _builtins.float | None = ...,
         address: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_address", b"_address", "address", b"address"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_address", b"_address", "_lat", b"_lat", "_lon", b"_lon", "address", b"address", "lat", b"lat", "lon", b"lon"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_address", b"_address", "address", b"address", "lat", b"lat", "lon", b"lon"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_address", b"_address", "_lat", b"_lat", "_lon", b"_lon", "address", b"address", "lat", b"lat", "lon", b"lon"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__address: _TypeAlias = _typing.Literal["address"]  # noqa: Y015
     _WhichOneofArgType__address: _TypeAlias = _typing.Literal["_address", b"_address"]  # noqa: Y015
+    _WhichOneofReturnType__lat: _TypeAlias = _typing.Literal["lat"]  # noqa: Y015
+    _WhichOneofArgType__lat: _TypeAlias = _typing.Literal["_lat", b"_lat"]  # noqa: Y015
+    _WhichOneofReturnType__lon: _TypeAlias = _typing.Literal["lon"]  # noqa: Y015
+    _WhichOneofArgType__lon: _TypeAlias = _typing.Literal["_lon", b"_lon"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__address) -> _WhichOneofReturnType__address | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lat) -> _WhichOneofReturnType__lat | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lon) -> _WhichOneofReturnType__lon | None: ...
 
 Global___Location: _TypeAlias = Location  # noqa: Y015
 
