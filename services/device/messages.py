@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
-from iot.common.v1 import common_pb2
 from iot.device.v1 import device_pb2
 
 from services.device.domain.commands import ConnectivityInput
@@ -23,7 +22,6 @@ from services.device.domain.model import (
     ProvisionedCredentials,
     Reading,
 )
-from services.kernel.pagination import Page
 
 READING_TIME_KEY = "timestamp"
 
@@ -120,15 +118,4 @@ def credentials_to_proto(credentials: ProvisionedCredentials) -> device_pb2.Prov
         private_key=credentials.private_key,
         endpoint=credentials.endpoint,
         ca_certificate_pem=credentials.ca_certificate_pem,
-    )
-
-
-def pagination_to_proto(page: Page[Any]) -> common_pb2.Pagination:
-    return common_pb2.Pagination(
-        page=page.request.page,
-        page_size=page.request.page_size,
-        total_items=page.total_items,
-        total_pages=page.total_pages,
-        has_next=page.has_next,
-        has_previous=page.has_previous,
     )

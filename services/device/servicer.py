@@ -21,11 +21,11 @@ from services.device.messages import (
     credentials_to_proto,
     device_to_proto,
     location_from_proto,
-    pagination_to_proto,
     timestamp,
     to_struct,
 )
 from services.runtime.context import current_caller
+from services.runtime.messages import pagination_message
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -57,7 +57,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         listing = await self._service.list_devices(current_caller(), list_command(request))
         return device_pb2.ListDevicesResponse(
             items=[device_to_proto(d) for d in listing.page.items],
-            pagination=pagination_to_proto(listing.page),
+            pagination=pagination_message(listing.page),
             filters=to_struct(listing.filters),
         )
 
@@ -87,7 +87,7 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
             page_size=request.page_size if request.HasField("page_size") else None,
         )
         return device_pb2.ListDeviceChangesResponse(
-            items=[change_to_proto(c) for c in page.items], pagination=pagination_to_proto(page)
+            items=[change_to_proto(c) for c in page.items], pagination=pagination_message(page)
         )
 
     async def BatchGetDevices(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from iot.common.v1 import common_pb2
 from iot.identity.v1 import identity_pb2
 
 from services.identity.domain.model import IssuedToken, PublicKey, User
@@ -12,7 +11,6 @@ from services.identity.domain.preferences import (
     PreferencesPatch,
     QuietHoursPatch,
 )
-from services.kernel.pagination import Page
 
 
 def user_to_proto(user: User, temporary_password: str | None = None) -> identity_pb2.User:
@@ -66,17 +64,6 @@ def preferences_patch(message: identity_pb2.Preferences) -> PreferencesPatch:
         quiet_hours=quiet_hours,
         theme=message.theme if message.HasField("theme") else None,
         language=message.language if message.HasField("language") else None,
-    )
-
-
-def pagination_to_proto(page: Page[User]) -> common_pb2.Pagination:
-    return common_pb2.Pagination(
-        page=page.request.page,
-        page_size=page.request.page_size,
-        total_items=page.total_items,
-        total_pages=page.total_pages,
-        has_next=page.has_next,
-        has_previous=page.has_previous,
     )
 
 

@@ -12,13 +12,13 @@ from iot.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from services.identity.convert import (
     jwk_to_proto,
-    pagination_to_proto,
     preferences_patch,
     token_to_proto,
     user_to_proto,
 )
 from services.identity.domain.service import IdentityService, NewUser
 from services.runtime.context import current_caller
+from services.runtime.messages import pagination_message
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -72,7 +72,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             page_size=request.page_size if request.HasField("page_size") else None,
         )
         return identity_pb2.ListUsersResponse(
-            items=[user_to_proto(u) for u in page.items], pagination=pagination_to_proto(page)
+            items=[user_to_proto(u) for u in page.items], pagination=pagination_message(page)
         )
 
     async def CreateUser(

@@ -67,6 +67,29 @@ class ValidationFailed(DomainError):
         """The common case: one field is wrong, and the message says which and why."""
         return cls(f"{field_name}: {description}", violations=[FieldViolation(field_name, description)])
 
+    @classmethod
+    def of_violations(cls, violations: list[FieldViolation]) -> ValidationFailed:
+        """One error listing several fields; the message names the first five."""
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+        more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
+        return cls(f"invalid request: {summary}{more}", violations=violations)
+
+
+class Violations:
+    """Collects every invalid field of a request so that one 400 lists all of them."""
+
+    error_type: type[ValidationFailed] = ValidationFailed
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field_name: str, description: str) -> None:
+        self.items.append(FieldViolation(field_name, description))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise self.error_type.of_violations(list(self.items))
+
 
 class Unauthenticated(DomainError):
     kind = ErrorKind.UNAUTHENTICATED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.kernel.errors import AlreadyExists, Conflict, FieldViolation, NotFound, PermissionDenied, ValidationFailed
+from services.kernel.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationFailed
 
 
 class DeviceNotFound(NotFound):
@@ -42,13 +42,6 @@ class InvalidDeviceData(ValidationFailed):
     """One or more fields are invalid; `violations` name each by its JSON path (location.lat)."""
 
     default_reason = "VALIDATION_ERROR"
-
-    def __init__(self, violations: list[FieldViolation], message: str | None = None):
-        if message is None:
-            summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
-            more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
-            message = f"invalid request: {summary}{more}"
-        super().__init__(message, violations=violations)
 
 
 class DeviceAccessDenied(PermissionDenied):

@@ -36,7 +36,7 @@ class DevicePatch:
 def validate_patch(command: UpdateDevice) -> DevicePatch:
     given = [command.name, command.location, command.tags, command.metadata, command.status]
     if all(value is None for value in given):
-        raise InvalidDeviceData([], f"nothing to update: give at least one of {', '.join(UPDATABLE_FIELDS)}")
+        raise InvalidDeviceData(f"nothing to update: give at least one of {', '.join(UPDATABLE_FIELDS)}")
     problems = Violations()
     patch = DevicePatch(
         name=check_name(command.name, problems) if command.name is not None else None,

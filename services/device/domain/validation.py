@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from services.device.domain.commands import ConnectivityInput
 from services.device.domain.errors import InvalidDeviceData
 from services.device.domain.model import SERIAL_NUMBER_KEY, Connectivity, ConnectivityType, Location
-from services.kernel.errors import FieldViolation
+from services.kernel import errors as kernel_errors
 
 NAME_LENGTH = (3, 100)
 MAX_ADDRESS_LENGTH = 200
@@ -27,18 +27,10 @@ TAG = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 METADATA_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
-class Violations:
-    """Collects field problems so that one 400 lists all of them."""
+class Violations(kernel_errors.Violations):
+    """Field problems of a device request, raised together as one InvalidDeviceData."""
 
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(field, description))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise InvalidDeviceData(self.items)
+    error_type = InvalidDeviceData
 
 
 def check_name(value: str, problems: Violations, field: str = "name") -> str:

@@ -11,7 +11,7 @@ import zoneinfo
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from services.identity.domain.validation import Violations
+from services.kernel.errors import Violations
 
 THEMES = ("light", "dark")
 _TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

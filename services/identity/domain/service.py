@@ -18,7 +18,6 @@ from services.identity.domain.model import (
 )
 from services.identity.domain.preferences import Preferences, PreferencesPatch, merge_preferences
 from services.identity.domain.validation import (
-    Violations,
     check_name,
     check_password,
     generate_temporary_password,
@@ -27,7 +26,7 @@ from services.identity.domain.validation import (
 from services.identity.ports import IdentityProvider, UserEvents, UserRepository
 from services.kernel.caller import Caller, Role
 from services.kernel.clock import Clock, SystemClock
-from services.kernel.errors import ValidationFailed
+from services.kernel.errors import ValidationFailed, Violations
 from services.kernel.ids import new_id
 from services.kernel.pagination import Page, PageRequest
 

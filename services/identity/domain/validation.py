@@ -6,7 +6,7 @@ import re
 import secrets
 import string
 
-from services.kernel.errors import FieldViolation, ValidationFailed
+from services.kernel.errors import Violations
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_EMAIL_LENGTH = 254
@@ -17,21 +17,6 @@ MAX_PASSWORD_LENGTH = 256
 TEMPORARY_PASSWORD_LENGTH = 16
 # Symbols Cognito's default policy counts as special characters and that survive copy-paste.
 _SYMBOLS = "!@#%^*-_=+"
-
-
-class Violations:
-    """Collects every invalid field of a request so the client can fix them all at once."""
-
-    def __init__(self) -> None:
-        self._items: list[FieldViolation] = []
-
-    def add(self, field_name: str, description: str) -> None:
-        self._items.append(FieldViolation(field_name, description))
-
-    def raise_if_any(self) -> None:
-        if self._items:
-            message = "; ".join(f"{v.field}: {v.description}" for v in self._items)
-            raise ValidationFailed(message, violations=list(self._items))
 
 
 def normalise_email(value: str, violations: Violations, field_name: str = "email") -> str:
