@@ -1,0 +1,17 @@
+"""Gateway-only settings (IOTMON_GATEWAY_*); everything shared comes from RuntimeSettings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOTMON_GATEWAY_", extra="ignore")
+
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0, description="deadline of every upstream call")
+    max_body_bytes: int = Field(default=MIB, gt=0, description="larger request bodies are refused with 413")
+    readiness_cache_seconds: float = Field(default=1.0, ge=0, description="how long /readyz reuses its answer")
+    health_check_timeout_seconds: float = Field(default=1.0, gt=0, description="deadline of one health check")
