@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
 
@@ -72,9 +74,23 @@ def main(argv: list[str] | None = None) -> int:
     from iotmon import run
 
     if args.command == "up":
-        return asyncio.run(run.up(_settings(args), args.port, args.log_level or "WARNING"))
+        return _run(run.up(_settings(args), args.port, args.log_level or "WARNING"))
     port = args.port if args.port is not None else (8080 if args.service == GATEWAY else DEFAULT_PORTS[args.service])
-    return asyncio.run(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))
+    return _run(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """uvloop when present (it comes with uvicorn[standard]): its transports and loop cost less per request,
+    which bench/gateway_overhead.py measures; plain asyncio otherwise or with IOTMON_EVENT_LOOP=asyncio."""
+    if os.environ.get("IOTMON_EVENT_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
 
 
 def _token(args: argparse.Namespace) -> int:
