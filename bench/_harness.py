@@ -54,8 +54,7 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]
 def iotmon_up(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
     """`iotmon up --port 0`; yields the gateway URL and the banner's name → address lines."""
     env = os.environ | {"IOTMON_DATA_DIR": str(data_dir)} | (extra_env or {})
-    iotmon = shutil.which("iotmon") or str(Path(sys.executable).parent / "iotmon")
-    args = [iotmon, "up", "--port", "0", "--data-dir", str(data_dir)]
+    args = [iotmon_bin(), "up", "--port", "0", "--data-dir", str(data_dir)]
     with process(args, stdout=subprocess.PIPE, env=env) as proc:
         lines: dict[str, str] = {}
         assert proc.stdout is not None
@@ -68,6 +67,19 @@ def iotmon_up(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterat
         else:
             raise RuntimeError("iotmon up exited before it was ready")
         yield lines["gateway"], lines
+
+
+def iotmon_bin() -> str:
+    return shutil.which("iotmon") or str(Path(sys.executable).parent / "iotmon")
+
+
+@contextmanager
+def iotmon_serve(service: str, port: int, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """`iotmon serve <service>` in its own process, as one pod of the Kubernetes deployment."""
+    args = [iotmon_bin(), "serve", service, "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
+    with process(args, stdout=subprocess.DEVNULL, env=os.environ | (env or {})):
+        wait_for_port(port)
+        yield
 
 
 def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> float:

@@ -113,7 +113,17 @@ async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int) -> None
     settings = mesh.settings
     sock = _bind_socket(settings.host, port)
     app = create_app(settings, verifier=verifier, addresses=mesh.addresses)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    # No uvicorn access log (the gateway writes its own JSON line), no Server header, and no proxy-header
+    # rewriting: behind the AWS load balancer X-Forwarded-For is logged as sent, not trusted as the peer.
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
     server = _GatewayServer(config)
     mesh.gateway = server
     task = asyncio.create_task(server.serve(sockets=[sock]))
