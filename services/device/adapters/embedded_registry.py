@@ -7,12 +7,12 @@ partition, region and account, so clients handle both registries alike.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from services.device.adapters.certificate_authority import CertificateAuthority
 from services.device.domain.model import CertificateRecord, ProvisionedCredentials
+from services.runtime.sqlite import open_sqlite
 
 ARN_PREFIX = "arn:iotmon:iot:local:000000000000:cert/"
 REGISTRY_FILE = "registry.db"
@@ -33,10 +33,7 @@ class EmbeddedDeviceRegistry:
     def __init__(self, authority: CertificateAuthority, database: Path, endpoint: str):
         self._authority = authority
         self._endpoint = endpoint
-        # Single-row statements on the event loop: cheaper than a thread hop (see adapters/sqlite.py).
-        self._db = sqlite3.connect(database, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_sqlite(database, SCHEMA)
 
     @classmethod
     async def open(cls, directory: Path, endpoint: str) -> EmbeddedDeviceRegistry:

@@ -20,6 +20,7 @@ from services.device.domain.errors import DeviceAlreadyExists
 from services.device.domain.listing import DeviceFilters, DeviceQuery, SortField, SortOrder, instant_key, text_key
 from services.device.domain.model import Device, DeviceChange, DeviceStatus
 from services.kernel.pagination import Page, PageRequest
+from services.runtime.sqlite import open_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -61,11 +62,7 @@ _ORDER = {
 
 class SqliteDeviceRepository:
     def __init__(self, path: Path | str):
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self._db = open_sqlite(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

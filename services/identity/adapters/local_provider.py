@@ -19,6 +19,7 @@ from services.identity.adapters.local_tokens import LocalSigningKey, LocalTokenI
 from services.identity.domain.errors import UserAlreadyExists, UserNotFound
 from services.identity.domain.model import IssuedToken, Login, PublicKey
 from services.kernel.caller import Role
+from services.runtime.sqlite import open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS credentials (
@@ -42,11 +43,7 @@ class LocalIdentityProvider:
         token_ttl_seconds: int = 3600,
         hasher: PasswordHasher | None = None,
     ):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(path, _SCHEMA)
         self._key = key
         self._issuer = LocalTokenIssuer(key, issuer=issuer, audience=audience)
         self._ttl = token_ttl_seconds

@@ -15,6 +15,7 @@ from services.identity.domain.errors import UserAlreadyExists, UserNotFound
 from services.identity.domain.model import User
 from services.kernel.caller import Role
 from services.kernel.pagination import Page, PageRequest
+from services.runtime.sqlite import open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -31,12 +32,7 @@ CREATE INDEX IF NOT EXISTS users_by_organization ON users (organization_id, role
 
 class SqliteUserRepository:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: every statement is its own transaction; WAL lets readers run beside a writer.
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_sqlite(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,23 @@
+"""How every embedded adapter opens its SQLite file.
+
+Queries run on the event loop: the embedded stores answer indexed lookups in microseconds, less than a hop
+to a worker thread would cost. Autocommit (each statement its own transaction unless the adapter opens one),
+WAL so readers never wait for a writer, and a busy timeout for the rare overlap of two processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def open_sqlite(path: Path | str, schema: str = "") -> sqlite3.Connection:
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=5000")
+    if schema:
+        db.executescript(schema)
+    return db
