@@ -64,13 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--email", default=None)
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     _add_data_dir(token)
+
+    # Each module below adds its own options and runs the command (iotmon/simulate, iotmon/dlq.py).
+    simulate = commands.add_parser("simulate", help="register simulated devices and send realistic readings")
+    dlq = commands.add_parser("dlq", help="list or replay telemetry dead letters")
+    for name, sub in (("simulate", simulate), ("dlq", dlq)):
+        module = _load_command(name)
+        if module is not None:
+            module.add_arguments(sub)
     return parser
+
+
+def _load_command(name: str) -> Any:
+    """A command module, or None while it is not built yet (the command then says so)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"iotmon.{name}")
+    except ModuleNotFoundError as missing:
+        if missing.name != f"iotmon.{name}":
+            raise
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return _token(args)
+    if args.command in ("simulate", "dlq"):
+        module = _load_command(args.command)
+        if module is None:
+            sys.stderr.write(f"iotmon {args.command} is not available in this build\n")
+            return 2
+        return int(module.main(args))
     from iotmon import run
 
     if args.command == "up":

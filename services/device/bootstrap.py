@@ -18,6 +18,7 @@ from services.device.servicer import DeviceServicer
 from services.runtime.clients import open_channel
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
+from services.runtime.service_tokens import ServiceTokens
 
 
 class DeviceSettings(BaseSettings):
@@ -40,7 +41,8 @@ class DeviceSettings(BaseSettings):
 async def build(ctx: BuildContext, settings: DeviceSettings | None = None) -> BuiltService:
     settings = settings or DeviceSettings()
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    channel = open_channel(ctx.settings.alerting_addr)
+    # Asking about active alerts is internal to the platform: the device service asks as itself.
+    channel = open_channel(ctx.settings.alerting_addr, service_tokens=ServiceTokens(ctx.settings, "device"))
     ctx.resources.push_async_callback(channel.close)
     service = DeviceService(
         repository=await _repository(ctx, settings),

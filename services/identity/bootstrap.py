@@ -15,13 +15,14 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.identity.adapters.bus_events import BusUserEvents
-from services.identity.adapters.local_tokens import LocalSigningKey, LocalTokenIssuer
+from services.identity.adapters.local_tokens import LocalTokenIssuer
 from services.identity.domain.errors import UserAlreadyExists
 from services.identity.domain.service import IdentityService
 from services.identity.ports import IdentityProvider, UserRepository
 from services.identity.servicer import IdentityServicer
 from services.kernel.caller import Role
 from services.runtime.contract import service_descriptor
+from services.runtime.keys import LocalSigningKey
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
 from services.runtime.settings import RuntimeSettings

@@ -28,14 +28,29 @@ class Role(IntEnum):
             raise ValidationFailed.of_field(field_name, f"must be one of {allowed}, got {value!r}") from None
 
 
+ALL_ORGANIZATIONS = "*"
+
+
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated user on whose behalf a request runs, scoped to one organization."""
+    """Who a request runs for: a user scoped to one organization, or one of the platform's own services.
+
+    A service principal (`is_service`) acts for the platform — ingesting device telemetry, calling internal
+    RPCs — and may see every organization. Only the platform's service issuer can mint one.
+    """
 
     user_id: str
     organization_id: str
     role: Role
     email: str | None = None
+    is_service: bool = False
+
+    @classmethod
+    def service(cls, name: str) -> Caller:
+        return cls(f"service:{name}", ALL_ORGANIZATIONS, Role.ADMIN, is_service=True)
+
+    def can_see(self, organization_id: str | None) -> bool:
+        return self.is_service or organization_id == self.organization_id
 
     def require(self, role: Role, action: str) -> None:
         """Raise 403 unless the caller holds `role` or a higher one."""
@@ -47,7 +62,7 @@ class Caller:
 
     def require_organization(self, organization_id: str) -> None:
         """Raise 403 when the caller names an organization that is not theirs."""
-        if organization_id != self.organization_id:
+        if not self.can_see(organization_id):
             raise PermissionDenied(
                 "you can only access your own organization",
                 details={"organizationId": organization_id},

@@ -9,6 +9,7 @@ import grpc
 import grpc.aio
 
 from services.runtime.context import request_id_var, token_var, traceparent_var
+from services.runtime.service_tokens import ServiceTokens
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -17,10 +18,11 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def forwarded_metadata() -> list[tuple[str, str]]:
-    """Metadata that carries the current request's identity and context to the next hop."""
+def forwarded_metadata(service_tokens: ServiceTokens | None = None) -> list[tuple[str, str]]:
+    """Metadata that carries the request's context to the next hop, and the caller's token — or, when the
+    channel acts for the platform, the service's own token."""
     metadata: list[tuple[str, str]] = []
-    token = token_var.get()
+    token = service_tokens.token() if service_tokens else token_var.get()
     if token:
         metadata.append(("authorization", f"Bearer {token}"))
     request_id = request_id_var.get()
@@ -32,8 +34,10 @@ def forwarded_metadata() -> list[tuple[str, str]]:
     return metadata
 
 
-def _with_forwarded(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-    extra = forwarded_metadata()
+def _with_forwarded(
+    details: grpc.aio.ClientCallDetails, service_tokens: ServiceTokens | None
+) -> grpc.aio.ClientCallDetails:
+    extra = forwarded_metadata(service_tokens)
     if not extra:
         return details
     present = {k for k, _ in details.metadata or ()}
@@ -44,17 +48,26 @@ def _with_forwarded(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallD
 
 
 class _ForwardUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, service_tokens: ServiceTokens | None):
+        self._service_tokens = service_tokens
+
     async def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        return await continuation(_with_forwarded(details), request)
+        return await continuation(_with_forwarded(details, self._service_tokens), request)
 
 
 class _ForwardStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, service_tokens: ServiceTokens | None):
+        self._service_tokens = service_tokens
+
     async def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
-        return await continuation(_with_forwarded(details), requests)
+        return await continuation(_with_forwarded(details, self._service_tokens), requests)
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
-    """An insecure channel inside the cluster; the mesh (or NetworkPolicy) guards the network."""
-    return grpc.aio.insecure_channel(
-        address, options=CHANNEL_OPTIONS, interceptors=[_ForwardUnaryUnary(), _ForwardStreamUnary()]
-    )
+def open_channel(address: str, *, service_tokens: ServiceTokens | None = None) -> grpc.aio.Channel:
+    """A channel to another service, inside the cluster (NetworkPolicy guards the network).
+
+    Without `service_tokens` calls carry the current caller's token (acting for the user); with them, the
+    service's own token (acting for the platform: internal RPCs, device ingest with no user behind it).
+    """
+    interceptors = [_ForwardUnaryUnary(service_tokens), _ForwardStreamUnary(service_tokens)]
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)

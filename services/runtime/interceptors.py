@@ -18,9 +18,11 @@ from typing import Any, NoReturn
 import grpc
 import grpc.aio
 
-from services.kernel.errors import DomainError, Unavailable
+from services.kernel.errors import DomainError, PermissionDenied, Unavailable
 from services.runtime.auth import TokenVerifier, bearer_token
 from services.runtime.context import caller_var, request_id_var, token_var, traceparent_var
+from services.runtime.contract import all_service_descriptors
+from services.runtime.proto_options import anonymous_methods, internal_methods
 from services.runtime.status import internal_status, to_status
 
 log = logging.getLogger("iotmon.rpc")
@@ -36,9 +38,15 @@ def _metadata(context: Context, key: str) -> str | None:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, verifier: TokenVerifier, anonymous_methods: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        anonymous_methods: frozenset[str] = frozenset(),
+        internal_methods: frozenset[str] = frozenset(),
+    ):
         self._verifier = verifier
         self._anonymous = anonymous_methods
+        self._internal = internal_methods
         self._wrapped: dict[str, Any] = {}
 
     async def intercept_service(
@@ -62,7 +70,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         traceparent_var.set(_metadata(context, "traceparent"))
         if method not in self._anonymous:
             token = bearer_token(_metadata(context, "authorization"))
-            caller_var.set(self._verifier.verify(token))
+            caller = self._verifier.verify(token)
+            if method in self._internal and not caller.is_service:
+                raise PermissionDenied(f"{method} is internal to the platform; users cannot call it")
+            caller_var.set(caller)
             token_var.set(token)
 
     # Step 2: error mapping — DomainError to its status with ErrorInfo details, anything unexpected to INTERNAL.
@@ -150,5 +161,7 @@ def _access_log(method: str, code: grpc.StatusCode | int, started: float) -> Non
 _CODE_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
 
 
-def standard_interceptors(verifier: TokenVerifier, anonymous: frozenset[str]) -> list[grpc.aio.ServerInterceptor]:
-    return [ServiceInterceptor(verifier, anonymous)]
+def standard_interceptors(verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:
+    """Which methods are anonymous or internal is a property of the contract, so all of it is consulted."""
+    services = all_service_descriptors()
+    return [ServiceInterceptor(verifier, anonymous_methods(services), internal_methods(services))]

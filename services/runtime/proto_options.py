@@ -21,3 +21,9 @@ def success_code(method: MethodDescriptor) -> int:
 
 def anonymous_methods(services: list[ServiceDescriptor]) -> frozenset[str]:
     return frozenset(method_path(m) for s in services for m in s.methods if allows_anonymous(m))
+
+
+def internal_methods(services: list[ServiceDescriptor]) -> frozenset[str]:
+    return frozenset(
+        method_path(m) for s in services for m in s.methods if m.GetOptions().Extensions[options_pb2.internal_only]
+    )

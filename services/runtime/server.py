@@ -14,9 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.runtime.auth import TokenVerifier
-from services.runtime.contract import all_service_descriptors
 from services.runtime.interceptors import standard_interceptors
-from services.runtime.proto_options import anonymous_methods
 
 log = logging.getLogger("iotmon.server")
 
@@ -61,9 +59,7 @@ class BoundServer:
 
     @classmethod
     def bind(cls, *, host: str, port: int, verifier: TokenVerifier) -> BoundServer:
-        # Anonymous methods are a property of the contract, so the whole contract is consulted.
-        anonymous = anonymous_methods(all_service_descriptors())
-        server = grpc.aio.server(interceptors=standard_interceptors(verifier, anonymous), options=SERVER_OPTIONS)
+        server = grpc.aio.server(interceptors=standard_interceptors(verifier), options=SERVER_OPTIONS)
         bound = server.add_insecure_port(f"{host}:{port}")
         if bound == 0:
             raise OSError(f"cannot bind gRPC port {host}:{port}")

@@ -29,6 +29,14 @@ class RuntimeSettings(BaseSettings):
     # Cognito ID tokens carry token_use=id; set to "id" to require it.
     jwt_token_use: str | None = None
 
+    # Service tokens: how services authenticate to each other for internal RPCs and device ingest.
+    # Embedded mode signs them with the data directory's key; in production a token file is mounted
+    # (a Kubernetes Secret) and verifiers read the service JWK set from service_jwks_path.
+    service_issuer: str = "iotmon-services"
+    service_audience: str = "iotmon-internal"
+    service_jwks_path: Path | None = None
+    service_token_file: Path | None = None
+
     # Addresses of the services (host:port), used by the gateway and by services calling each other.
     device_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
     telemetry_addr: str = f"127.0.0.1:{DEFAULT_PORTS['telemetry']}"

@@ -12,10 +12,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from services.runtime.auth import FileJwks, TokenVerifier
+from services.runtime.auth import FileJwks, ServiceIssuer, TokenVerifier
 
 ISSUER = "iotmon-local"
 AUDIENCE = "iotmon"
+SERVICE_ISSUER = "iotmon-services"
+SERVICE_AUDIENCE = "iotmon-internal"
 
 
 @dataclass
@@ -59,5 +61,26 @@ class TokenMinter:
         claims = {k: v for k, v in claims.items() if v is not None}
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
 
+    def mint_service(self, name: str = "test", ttl: int = 3600, **overrides: Any) -> str:
+        """A service token, as the platform's service issuer signs them (services/runtime/service_tokens.py)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": f"service:{name}",
+            "custom:role": "service",
+            "custom:organizationId": "*",
+            "iss": SERVICE_ISSUER,
+            "aud": SERVICE_AUDIENCE,
+            "iat": now,
+            "exp": now + ttl,
+        } | overrides
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+    def service_token_file(self, name: str = "test") -> Path:
+        """A mounted service token, as production provides one (IOTMON_SERVICE_TOKEN_FILE)."""
+        path = self.jwks_path.parent / f"service-{name}.token"
+        path.write_text(self.mint_service(name))
+        return path
+
     def verifier(self) -> TokenVerifier:
-        return TokenVerifier(FileJwks(self.jwks_path), issuer=ISSUER, audience=AUDIENCE)
+        service = ServiceIssuer(FileJwks(self.jwks_path), SERVICE_ISSUER, SERVICE_AUDIENCE)
+        return TokenVerifier(FileJwks(self.jwks_path), issuer=ISSUER, audience=AUDIENCE, service=service)

@@ -15,10 +15,11 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from services.identity.adapters.local_tokens import LocalSigningKey, LocalTokenIssuer
+from services.identity.adapters.local_tokens import LocalTokenIssuer
 from services.identity.domain.errors import UserAlreadyExists, UserNotFound
 from services.identity.domain.model import IssuedToken, Login, PublicKey
 from services.kernel.caller import Role
+from services.runtime.keys import LocalSigningKey
 from services.runtime.sqlite import open_sqlite
 
 _SCHEMA = """
@@ -93,7 +94,7 @@ class LocalIdentityProvider:
         return IssuedToken(token, self._ttl)
 
     async def public_keys(self) -> list[PublicKey]:
-        return [self._key.public_key]
+        return [PublicKey(**self._key.public_jwk)]
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         """Runs in a worker thread. Without a hash (unknown email, no password set) a decoy is verified, so

@@ -60,7 +60,12 @@ async def device_stack(
     token_minter: TokenMinter, data_dir: Path, alerting_addr: str, settings: DeviceSettings
 ) -> AsyncIterator[DeviceStack]:
     bus = InProcessBus()
-    ctx = BuildContext(RuntimeSettings(data_dir=data_dir, alerting_addr=alerting_addr), bus)
+    runtime = RuntimeSettings(
+        data_dir=data_dir,
+        alerting_addr=alerting_addr,
+        service_token_file=token_minter.service_token_file("device"),
+    )
+    ctx = BuildContext(runtime, bus)
     async with ctx.resources:
         built = await build(ctx, settings)
         running = await serve(token_minter, built.registrations)
@@ -78,3 +83,7 @@ async def device_stack(
 
 def as_user(token_minter: TokenMinter, role: str = "operator", user: str = "user-1", org: str = "org-1") -> Any:
     return [("authorization", f"Bearer {token_minter.mint(org=org, role=role, user=user)}")]
+
+
+def as_service(token_minter: TokenMinter, name: str = "telemetry") -> Any:
+    return [("authorization", f"Bearer {token_minter.mint_service(name)}")]

@@ -21,6 +21,8 @@ from services.kernel.errors import Unavailable
 from services.runtime.clients import open_channel
 from services.runtime.context import token_var
 from services.runtime.server import RunningServer
+from services.runtime.service_tokens import ServiceTokens
+from services.runtime.settings import RuntimeSettings
 from tests.integration.device.support import ThreeActiveAlerts, alerting_registration, as_user, device_stack, serve
 from tests.integration.runtime.test_grpc_server import details_of
 from tests.support.servers import free_port
@@ -28,8 +30,14 @@ from tests.support.tokens import TokenMinter
 
 
 def act_as_caller(token_minter: TokenMinter) -> None:
-    # What the auth interceptor does for an incoming call; open_channel forwards it to the next hop.
+    # What the auth interceptor does for an incoming call: a user's token is in the context. The adapter
+    # must not forward it — CountActiveAlerts is internal, so the device service asks as itself.
     token_var.set(token_minter.mint(org="org-5", role="admin"))
+
+
+def device_service_channel(token_minter: TokenMinter, address: str) -> grpc.aio.Channel:
+    settings = RuntimeSettings(service_token_file=token_minter.service_token_file("device"))
+    return open_channel(address, service_tokens=ServiceTokens(settings, "device"))
 
 
 @pytest.fixture
@@ -43,7 +51,7 @@ async def test_a_placeholder_alerting_service_means_no_active_alerts(
     placeholder: RunningServer, token_minter: TokenMinter, caplog: pytest.LogCaptureFixture
 ) -> None:
     act_as_caller(token_minter)
-    channel = open_channel(placeholder.address)
+    channel = device_service_channel(token_minter, placeholder.address)
     alerts = GrpcActiveAlerts(channel)
     with caplog.at_level(logging.WARNING, logger="iotmon.device.alerting"):
         assert await alerts.count_active("dev-1") == 0
@@ -53,22 +61,22 @@ async def test_a_placeholder_alerting_service_means_no_active_alerts(
     assert len(warnings) == 1
 
 
-async def test_the_count_comes_from_the_alerting_service_with_the_callers_token(token_minter: TokenMinter) -> None:
+async def test_the_count_comes_from_the_alerting_service_asked_as_the_device_service(token_minter: TokenMinter) -> None:
     act_as_caller(token_minter)
     fake = ThreeActiveAlerts()
     running = await serve(token_minter, [alerting_registration(fake)])
-    channel = open_channel(running.address)
+    channel = device_service_channel(token_minter, running.address)
     try:
         assert await GrpcActiveAlerts(channel).count_active("dev-9") == 3
     finally:
         await channel.close()
         await running.stop(0)
-    assert fake.asked_by == [("org-5", "dev-9")]
+    assert fake.asked_by == [("*", "dev-9")]
 
 
 async def test_an_unreachable_alerting_service_is_unavailable(token_minter: TokenMinter) -> None:
     act_as_caller(token_minter)
-    channel = open_channel(f"127.0.0.1:{free_port()}")
+    channel = device_service_channel(token_minter, f"127.0.0.1:{free_port()}")
     try:
         with pytest.raises(Unavailable) as refused:
             await GrpcActiveAlerts(channel, timeout_seconds=2).count_active("dev-1")
@@ -111,7 +119,7 @@ async def test_a_device_with_active_alerts_is_not_deleted(token_minter: TokenMin
     reason, details, _ = details_of(error)
     assert reason == "DEVICE_HAS_ACTIVE_ALERTS"
     assert details["activeAlerts"] == "3"
-    assert [org for org, _ in fake.asked_by] == ["org-1"]
+    assert [org for org, _ in fake.asked_by] == ["*"]
 
 
 async def test_deleting_while_alerting_is_down_is_unavailable(token_minter: TokenMinter, tmp_path: Path) -> None:

@@ -23,7 +23,14 @@ from iot.device.v1 import device_pb2, device_pb2_grpc, events_pb2
 from services.device.bootstrap import DeviceSettings
 from services.runtime.server import RunningServer
 from tests.e2e.spec_payloads import REGISTER_DEVICE
-from tests.integration.device.support import DeviceStack, alerting_registration, as_user, device_stack, serve
+from tests.integration.device.support import (
+    DeviceStack,
+    alerting_registration,
+    as_service,
+    as_user,
+    device_stack,
+    serve,
+)
 from tests.integration.runtime.test_grpc_server import details_of
 from tests.support.tokens import TokenMinter
 
@@ -278,6 +285,7 @@ async def test_bad_list_parameters_are_400_naming_the_parameter(
     assert fields == [field]
 
 
+@pytest.mark.xfail(reason="cross-organization lookups for service principals land with issue 4", strict=True)
 async def test_activity_and_batch_get(stub: device_pb2_grpc.DeviceServiceAsyncStub, token_minter: TokenMinter) -> None:
     caller = as_user(token_minter)
     device = await stub.RegisterDevice(register_request(), metadata=caller)
@@ -293,9 +301,13 @@ async def test_activity_and_batch_get(stub: device_pb2_grpc.DeviceServiceAsyncSt
         },
         device_pb2.RecordDeviceActivityRequest(),
     )
-    assert (await stub.RecordDeviceActivity(activity, metadata=caller)).updated == 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.RecordDeviceActivity(activity, metadata=caller)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, "internal RPCs refuse users"
+    telemetry = as_service(token_minter, "telemetry")
+    assert (await stub.RecordDeviceActivity(activity, metadata=telemetry)).updated == 1
     batch = await stub.BatchGetDevices(
-        device_pb2.BatchGetDevicesRequest(device_ids=[device.device_id, "dev-missing"]), metadata=caller
+        device_pb2.BatchGetDevicesRequest(device_ids=[device.device_id, "dev-missing"]), metadata=telemetry
     )
     [seen] = [as_json(d) for d in batch.devices]
     assert seen["status"] == "online"

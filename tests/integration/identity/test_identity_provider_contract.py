@@ -15,12 +15,12 @@ import pytest
 
 from services.identity.adapters.cognito_provider import CognitoIdentityProvider
 from services.identity.adapters.local_provider import LocalIdentityProvider
-from services.identity.adapters.local_tokens import LocalSigningKey
 from services.identity.domain.errors import UserAlreadyExists
 from services.identity.domain.model import Login
 from services.identity.ports import IdentityProvider
 from services.kernel.caller import Role
 from services.runtime.auth import FileJwks, TokenVerifier
+from services.runtime.keys import LocalSigningKey
 from tests.integration.identity.aws import cognito_client, create_cognito_pool
 
 

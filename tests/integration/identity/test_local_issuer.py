@@ -13,12 +13,12 @@ import pytest
 from argon2 import PasswordHasher
 
 from services.identity.adapters.local_provider import LocalIdentityProvider
-from services.identity.adapters.local_tokens import KEY_FILE_NAME, LocalSigningKey
 from services.identity.bootstrap import mint_local_token
 from services.identity.domain.model import Login
 from services.kernel.caller import Role
 from services.kernel.errors import Unauthenticated, ValidationFailed
 from services.runtime.auth import TokenVerifier
+from services.runtime.keys import KEY_FILE_NAME, LocalSigningKey
 from services.runtime.settings import RuntimeSettings
 
 
@@ -39,7 +39,7 @@ def test_the_key_is_created_private_and_reused(settings: RuntimeSettings) -> Non
     pem = key_file.read_bytes()
     second = LocalSigningKey.load_or_create(keys_dir(settings))
     assert second.kid == first.kid
-    assert second.public_key == first.public_key
+    assert second.public_jwk == first.public_jwk
     assert key_file.read_bytes() == pem
     assert list(keys_dir(settings).iterdir()) == [key_file]  # no temporary files left behind
 
@@ -55,9 +55,9 @@ def test_the_published_key_set_is_the_signing_keys_public_half(settings: Runtime
     key = LocalSigningKey.load_or_create(keys_dir(settings))
     key.publish(settings.jwks_path)
     document = json.loads(settings.jwks_path.read_text())
-    public = key.public_key
+    public = key.public_jwk
     assert document == {
-        "keys": [{"kty": "RSA", "kid": key.kid, "use": "sig", "alg": "RS256", "n": public.n, "e": public.e}]
+        "keys": [{"kty": "RSA", "kid": key.kid, "use": "sig", "alg": "RS256", "n": public["n"], "e": public["e"]}]
     }
     assert "d" not in document["keys"][0]
 

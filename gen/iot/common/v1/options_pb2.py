@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1biot/common/v1/options.proto\x12\riot.common.v1\x1a google/protobuf/descriptor.proto:;\n\x11http_success_code\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x05:9\n\x0f\x61llow_anonymous\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1biot/common/v1/options.proto\x12\riot.common.v1\x1a google/protobuf/descriptor.proto:;\n\x11http_success_code\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x05:9\n\x0f\x61llow_anonymous\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x08:7\n\rinternal_only\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

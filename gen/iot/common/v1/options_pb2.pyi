@@ -12,7 +12,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 HTTP_SUCCESS_CODE_FIELD_NUMBER: _builtins.int
 ALLOW_ANONYMOUS_FIELD_NUMBER: _builtins.int
+INTERNAL_ONLY_FIELD_NUMBER: _builtins.int
 http_success_code: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.int]
 """HTTP status of a successful call when it is not 200 (201 for creations, 202 for queued work)."""
 allow_anonymous: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """The method needs no bearer token (sign-in, JWKS)."""
+internal_only: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""Only services may call the method (their service token); users are refused, and it has no HTTP route."""

@@ -775,16 +775,20 @@ class BatchGetDevicesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEVICE_IDS_FIELD_NUMBER: _builtins.int
+    INCLUDE_DELETED_FIELD_NUMBER: _builtins.int
+    include_deleted: _builtins.bool
+    """Also return soft-deleted devices (status "deleted"), so callers can tell deleted from unknown."""
     @_builtins.property
     def device_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         device_ids: _abc.Iterable[_builtins.str] | None = ...,
+        include_deleted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_ids", b"device_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_ids", b"device_ids", "include_deleted", b"include_deleted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -792,7 +796,7 @@ Global___BatchGetDevicesRequest: _TypeAlias = BatchGetDevicesRequest  # noqa: Y0
 
 @_typing.final
 class BatchGetDevicesResponse(_message.Message):
-    """BatchGetDevicesResponse lists the devices found; missing or deleted ones are left out."""
+    """BatchGetDevicesResponse lists the devices found; unknown ones (and deleted ones unless asked) are left out."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -814,14 +818,19 @@ Global___BatchGetDevicesResponse: _TypeAlias = BatchGetDevicesResponse  # noqa: 
 
 @_typing.final
 class DeviceActivity(_message.Message):
-    """DeviceActivity is the newest reading of one device within a batch."""
+    """DeviceActivity is the newest reading of one device within a batch, and how the batch went for it."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     LAST_SEEN_FIELD_NUMBER: _builtins.int
     LAST_READING_FIELD_NUMBER: _builtins.int
+    ACCEPTED_READINGS_FIELD_NUMBER: _builtins.int
+    REJECTED_READINGS_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
+    accepted_readings: _builtins.int
+    """Readings of this device in the batch that were stored / refused (they feed health.dataQuality)."""
+    rejected_readings: _builtins.int
     @_builtins.property
     def last_seen(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -832,10 +841,12 @@ class DeviceActivity(_message.Message):
         device_id: _builtins.str = ...,
         last_seen: _timestamp_pb2.Timestamp | None = ...,
         last_reading: _struct_pb2.Struct | None = ...,
+        accepted_readings: _builtins.int = ...,
+        rejected_readings: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_reading", b"last_reading", "last_seen", b"last_seen"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "last_reading", b"last_reading", "last_seen", b"last_seen"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_readings", b"accepted_readings", "device_id", b"device_id", "last_reading", b"last_reading", "last_seen", b"last_seen", "rejected_readings", b"rejected_readings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -124,7 +124,7 @@ class DeviceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BatchGetDevices(self, request, context):
-        """Internal: several devices of the caller's organization at once (telemetry validation, enrichment).
+        """Internal: several devices at once, of any organization (telemetry validation, enrichment).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,7 +46,7 @@ class DeviceServiceStub:
     ListDeviceChanges: _grpc.UnaryUnaryMultiCallable[_device_pb2.ListDeviceChangesRequest, _device_pb2.ListDeviceChangesResponse]
     """The recorded change history of a device, newest first."""
     BatchGetDevices: _grpc.UnaryUnaryMultiCallable[_device_pb2.BatchGetDevicesRequest, _device_pb2.BatchGetDevicesResponse]
-    """Internal: several devices of the caller's organization at once (telemetry validation, enrichment)."""
+    """Internal: several devices at once, of any organization (telemetry validation, enrichment)."""
     RecordDeviceActivity: _grpc.UnaryUnaryMultiCallable[_device_pb2.RecordDeviceActivityRequest, _device_pb2.RecordDeviceActivityResponse]
     """Internal: apply the last readings of a batch of telemetry, coalesced per device."""
 
@@ -68,7 +68,7 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     ListDeviceChanges: _aio.UnaryUnaryMultiCallable[_device_pb2.ListDeviceChangesRequest, _device_pb2.ListDeviceChangesResponse]  # type: ignore[assignment]
     """The recorded change history of a device, newest first."""
     BatchGetDevices: _aio.UnaryUnaryMultiCallable[_device_pb2.BatchGetDevicesRequest, _device_pb2.BatchGetDevicesResponse]  # type: ignore[assignment]
-    """Internal: several devices of the caller's organization at once (telemetry validation, enrichment)."""
+    """Internal: several devices at once, of any organization (telemetry validation, enrichment)."""
     RecordDeviceActivity: _aio.UnaryUnaryMultiCallable[_device_pb2.RecordDeviceActivityRequest, _device_pb2.RecordDeviceActivityResponse]  # type: ignore[assignment]
     """Internal: apply the last readings of a batch of telemetry, coalesced per device."""
 
@@ -129,7 +129,7 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _device_pb2.BatchGetDevicesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_device_pb2.BatchGetDevicesResponse, _abc.Awaitable[_device_pb2.BatchGetDevicesResponse]]:
-        """Internal: several devices of the caller's organization at once (telemetry validation, enrichment)."""
+        """Internal: several devices at once, of any organization (telemetry validation, enrichment)."""
 
     @_abc_1.abstractmethod
     def RecordDeviceActivity(

@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n iot/telemetry/v1/telemetry.proto\x12\x10iot.telemetry.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\"\x9f\x01\n\x0fTelemetryRecord\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x02 \x01(\x01\x12\x39\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32+.iot.telemetry.v1.TelemetryRecord.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"B\n\x16IngestTelemetryRequest\x12(\n\x07records\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"?\n\rRecordFailure\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\\\n\x17IngestTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"K\n\x16StreamTelemetryRequest\x12\x31\n\x06record\x18\x01 \x01(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"\\\n\x17StreamTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"\xc5\x01\n\x17GetDeviceHistoryRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12.\n\nstart_date\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07metrics\x18\x04 \x03(\t\x12\x18\n\x0b\x61ggregation\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_aggregation\"\xa8\x01\n\x18GetDeviceHistoryResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12,\n\ntime_range\x18\x02 \x01(\x0b\x32\x18.iot.common.v1.TimeRange\x12\x0f\n\x07metrics\x18\x03 \x03(\t\x12\x13\n\x0b\x61ggregation\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x17.google.protobuf.Struct\"\xa0\x01\n\x16ListDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04page\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x16\n\tpage_size\x18\x04 \x01(\x05H\x03\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x07\n\x05_pageB\x0c\n\n_page_size\"\xd4\x01\n\nDeadLetter\x12\x16\n\x0e\x64\x65\x61\x64_letter_id\x18\x01 \x01(\t\x12&\n\x06record\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\tdevice_id\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x0c\n\n_device_id\"u\n\x17ListDeadLettersResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.iot.telemetry.v1.DeadLetter\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination2\x97\x04\n\x10TelemetryService\x12}\n\x0fIngestTelemetry\x12(.iot.telemetry.v1.IngestTelemetryRequest\x1a).iot.telemetry.v1.IngestTelemetryResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/telemetry:\x01*\x12h\n\x0fStreamTelemetry\x12(.iot.telemetry.v1.StreamTelemetryRequest\x1a).iot.telemetry.v1.StreamTelemetryResponse(\x01\x12\x8f\x01\n\x10GetDeviceHistory\x12).iot.telemetry.v1.GetDeviceHistoryRequest\x1a*.iot.telemetry.v1.GetDeviceHistoryResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/devices/{device_id}/history\x12\x87\x01\n\x0fListDeadLetters\x12(.iot.telemetry.v1.ListDeadLettersRequest\x1a).iot.telemetry.v1.ListDeadLettersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/telemetry/dead-lettersb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n iot/telemetry/v1/telemetry.proto\x12\x10iot.telemetry.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\"\x9f\x01\n\x0fTelemetryRecord\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x02 \x01(\x01\x12\x39\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32+.iot.telemetry.v1.TelemetryRecord.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\x16IngestTelemetryRequest\x12%\n\x07payload\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x32\n\x07records\x18\x02 \x03(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"?\n\rRecordFailure\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\\\n\x17IngestTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"K\n\x16StreamTelemetryRequest\x12\x31\n\x06record\x18\x01 \x01(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"\\\n\x17StreamTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"\xc5\x01\n\x17GetDeviceHistoryRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12.\n\nstart_date\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07metrics\x18\x04 \x03(\t\x12\x18\n\x0b\x61ggregation\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_aggregation\"\xa8\x01\n\x18GetDeviceHistoryResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12,\n\ntime_range\x18\x02 \x01(\x0b\x32\x18.iot.common.v1.TimeRange\x12\x0f\n\x07metrics\x18\x03 \x03(\t\x12\x13\n\x0b\x61ggregation\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x17.google.protobuf.Struct\"\xa0\x01\n\x16ListDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04page\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x16\n\tpage_size\x18\x04 \x01(\x05H\x03\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x07\n\x05_pageB\x0c\n\n_page_size\"\xd4\x01\n\nDeadLetter\x12\x16\n\x0e\x64\x65\x61\x64_letter_id\x18\x01 \x01(\t\x12&\n\x06record\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\tdevice_id\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x0c\n\n_device_id\"u\n\x17ListDeadLettersResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.iot.telemetry.v1.DeadLetter\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"~\n\x18ReplayDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05limit\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x08\n\x06_limit\"V\n\x19ReplayDeadLettersResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x15\n\rstill_failing\x18\x03 \x01(\x05\x32\xb8\x05\n\x10TelemetryService\x12\x83\x01\n\x0fIngestTelemetry\x12(.iot.telemetry.v1.IngestTelemetryRequest\x1a).iot.telemetry.v1.IngestTelemetryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\n/telemetry:\x07payload\x12h\n\x0fStreamTelemetry\x12(.iot.telemetry.v1.StreamTelemetryRequest\x1a).iot.telemetry.v1.StreamTelemetryResponse(\x01\x12\x8f\x01\n\x10GetDeviceHistory\x12).iot.telemetry.v1.GetDeviceHistoryRequest\x1a*.iot.telemetry.v1.GetDeviceHistoryResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/devices/{device_id}/history\x12\x87\x01\n\x0fListDeadLetters\x12(.iot.telemetry.v1.ListDeadLettersRequest\x1a).iot.telemetry.v1.ListDeadLettersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/telemetry/dead-letters\x12\x97\x01\n\x11ReplayDeadLetters\x12*.iot.telemetry.v1.ReplayDeadLettersRequest\x1a+.iot.telemetry.v1.ReplayDeadLettersResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/telemetry/dead-letters/replay:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,35 +39,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TELEMETRYRECORD_DATAENTRY']._loaded_options = None
   _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_options = b'8\001'
   _globals['_TELEMETRYSERVICE'].methods_by_name['IngestTelemetry']._loaded_options = None
-  _globals['_TELEMETRYSERVICE'].methods_by_name['IngestTelemetry']._serialized_options = b'\202\323\344\223\002\017\"\n/telemetry:\001*'
+  _globals['_TELEMETRYSERVICE'].methods_by_name['IngestTelemetry']._serialized_options = b'\202\323\344\223\002\025\"\n/telemetry:\007payload'
   _globals['_TELEMETRYSERVICE'].methods_by_name['GetDeviceHistory']._loaded_options = None
   _globals['_TELEMETRYSERVICE'].methods_by_name['GetDeviceHistory']._serialized_options = b'\202\323\344\223\002\036\022\034/devices/{device_id}/history'
   _globals['_TELEMETRYSERVICE'].methods_by_name['ListDeadLetters']._loaded_options = None
   _globals['_TELEMETRYSERVICE'].methods_by_name['ListDeadLetters']._serialized_options = b'\202\323\344\223\002\031\022\027/telemetry/dead-letters'
-  _globals['_TELEMETRYRECORD']._serialized_start=176
-  _globals['_TELEMETRYRECORD']._serialized_end=335
-  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_start=292
-  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_end=335
-  _globals['_INGESTTELEMETRYREQUEST']._serialized_start=337
-  _globals['_INGESTTELEMETRYREQUEST']._serialized_end=403
-  _globals['_RECORDFAILURE']._serialized_start=405
-  _globals['_RECORDFAILURE']._serialized_end=468
-  _globals['_INGESTTELEMETRYRESPONSE']._serialized_start=470
-  _globals['_INGESTTELEMETRYRESPONSE']._serialized_end=562
-  _globals['_STREAMTELEMETRYREQUEST']._serialized_start=564
-  _globals['_STREAMTELEMETRYREQUEST']._serialized_end=639
-  _globals['_STREAMTELEMETRYRESPONSE']._serialized_start=641
-  _globals['_STREAMTELEMETRYRESPONSE']._serialized_end=733
-  _globals['_GETDEVICEHISTORYREQUEST']._serialized_start=736
-  _globals['_GETDEVICEHISTORYREQUEST']._serialized_end=933
-  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_start=936
-  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_end=1104
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1107
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1267
-  _globals['_DEADLETTER']._serialized_start=1270
-  _globals['_DEADLETTER']._serialized_end=1482
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1484
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1601
-  _globals['_TELEMETRYSERVICE']._serialized_start=1604
-  _globals['_TELEMETRYSERVICE']._serialized_end=2139
+  _globals['_TELEMETRYSERVICE'].methods_by_name['ReplayDeadLetters']._loaded_options = None
+  _globals['_TELEMETRYSERVICE'].methods_by_name['ReplayDeadLetters']._serialized_options = b'\202\323\344\223\002#\"\036/telemetry/dead-letters/replay:\001*'
+  _globals['_TELEMETRYRECORD']._serialized_start=203
+  _globals['_TELEMETRYRECORD']._serialized_end=362
+  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_start=319
+  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_end=362
+  _globals['_INGESTTELEMETRYREQUEST']._serialized_start=364
+  _globals['_INGESTTELEMETRYREQUEST']._serialized_end=479
+  _globals['_RECORDFAILURE']._serialized_start=481
+  _globals['_RECORDFAILURE']._serialized_end=544
+  _globals['_INGESTTELEMETRYRESPONSE']._serialized_start=546
+  _globals['_INGESTTELEMETRYRESPONSE']._serialized_end=638
+  _globals['_STREAMTELEMETRYREQUEST']._serialized_start=640
+  _globals['_STREAMTELEMETRYREQUEST']._serialized_end=715
+  _globals['_STREAMTELEMETRYRESPONSE']._serialized_start=717
+  _globals['_STREAMTELEMETRYRESPONSE']._serialized_end=809
+  _globals['_GETDEVICEHISTORYREQUEST']._serialized_start=812
+  _globals['_GETDEVICEHISTORYREQUEST']._serialized_end=1009
+  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_start=1012
+  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_end=1180
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1183
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1343
+  _globals['_DEADLETTER']._serialized_start=1346
+  _globals['_DEADLETTER']._serialized_end=1558
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1560
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1677
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=1679
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=1805
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=1807
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1893
+  _globals['_TELEMETRYSERVICE']._serialized_start=1896
+  _globals['_TELEMETRYSERVICE']._serialized_end=2592
 # @@protoc_insertion_point(module_scope)

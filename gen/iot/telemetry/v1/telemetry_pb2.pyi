@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
@@ -72,23 +73,31 @@ Global___TelemetryRecord: _TypeAlias = TelemetryRecord  # noqa: Y015
 
 @_typing.final
 class IngestTelemetryRequest(_message.Message):
-    """IngestTelemetryRequest is {"records": [...]}; records stay loosely typed so that one bad record
-    fails alone instead of failing the whole request.
-    """
+    """IngestTelemetryRequest carries a batch either as the HTTP JSON body or as typed records."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    PAYLOAD_FIELD_NUMBER: _builtins.int
     RECORDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def records(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]: ...
+    def payload(self) -> _httpbody_pb2.HttpBody:
+        """Over HTTP: {"records": [<§4.1 record>, ...]} as sent. The body stays raw so that the batch is parsed
+        once, by the telemetry service, and one malformed record fails alone instead of the whole request.
+        """
+
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryRecord]:
+        """Over gRPC: the records, typed."""
+
     def __init__(
         self,
         *,
-        records: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        payload: _httpbody_pb2.HttpBody | None = ...,
+        records: _abc.Iterable[Global___TelemetryRecord] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "records", b"records"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -387,3 +396,70 @@ class ListDeadLettersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDeadLettersResponse: _TypeAlias = ListDeadLettersResponse  # noqa: Y015
+
+@_typing.final
+class ReplayDeadLettersRequest(_message.Message):
+    """ReplayDeadLettersRequest selects the dead letters to replay; all of the caller's when empty."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    reason: _builtins.str
+    limit: _builtins.int
+    """At most this many, oldest first (default 1000)."""
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str | None = ...,
+        reason: _builtins.str | None = ...,
+        limit: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_device_id", b"_device_id", "_limit", b"_limit", "_reason", b"_reason", "device_id", b"device_id", "limit", b"limit", "reason", b"reason"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_device_id", b"_device_id", "_limit", b"_limit", "_reason", b"_reason", "device_id", b"device_id", "limit", b"limit", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__device_id: _TypeAlias = _typing.Literal["device_id"]  # noqa: Y015
+    _WhichOneofArgType__device_id: _TypeAlias = _typing.Literal["_device_id", b"_device_id"]  # noqa: Y015
+    _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
+    _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
+    _WhichOneofReturnType__reason: _TypeAlias = _typing.Literal["reason"]  # noqa: Y015
+    _WhichOneofArgType__reason: _TypeAlias = _typing.Literal["_reason", b"_reason"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__device_id) -> _WhichOneofReturnType__device_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit) -> _WhichOneofReturnType__limit | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reason) -> _WhichOneofReturnType__reason | None: ...
+
+Global___ReplayDeadLettersRequest: _TypeAlias = ReplayDeadLettersRequest  # noqa: Y015
+
+@_typing.final
+class ReplayDeadLettersResponse(_message.Message):
+    """ReplayDeadLettersResponse says how the replay went."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    STILL_FAILING_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.int
+    accepted: _builtins.int
+    still_failing: _builtins.int
+    """Still refused; they stay in the store with their new reason."""
+    def __init__(
+        self,
+        *,
+        replayed: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        still_failing: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "replayed", b"replayed", "still_failing", b"still_failing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayDeadLettersResponse: _TypeAlias = ReplayDeadLettersResponse  # noqa: Y015

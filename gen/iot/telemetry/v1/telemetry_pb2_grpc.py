@@ -55,6 +55,11 @@ class TelemetryServiceStub:
                 request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeadLettersRequest.SerializeToString,
                 response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.ReplayDeadLetters = channel.unary_unary(
+                '/iot.telemetry.v1.TelemetryService/ReplayDeadLetters',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersResponse.FromString,
+                _registered_method=True)
 
 
 class TelemetryServiceServicer:
@@ -89,6 +94,13 @@ class TelemetryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReplayDeadLetters(self, request, context):
+        """Run dead letters through the pipeline again; those that now pass leave the store (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TelemetryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +123,11 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.ListDeadLetters,
                     request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeadLettersRequest.FromString,
                     response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeadLettersResponse.SerializeToString,
+            ),
+            'ReplayDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayDeadLetters,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +239,33 @@ class TelemetryService:
             '/iot.telemetry.v1.TelemetryService/ListDeadLetters',
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeadLettersRequest.SerializeToString,
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/ReplayDeadLetters',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,8 @@ class TelemetryServiceStub:
     """Time series of one device (§3.1.6)."""
     ListDeadLetters: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.ListDeadLettersRequest, _telemetry_pb2.ListDeadLettersResponse]
     """Records that failed ingestion, newest first (admin)."""
+    ReplayDeadLetters: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.ReplayDeadLettersRequest, _telemetry_pb2.ReplayDeadLettersResponse]
+    """Run dead letters through the pipeline again; those that now pass leave the store (admin)."""
 
 @_typing.type_check_only
 class TelemetryServiceAsyncStub(TelemetryServiceStub):
@@ -55,6 +57,8 @@ class TelemetryServiceAsyncStub(TelemetryServiceStub):
     """Time series of one device (§3.1.6)."""
     ListDeadLetters: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.ListDeadLettersRequest, _telemetry_pb2.ListDeadLettersResponse]  # type: ignore[assignment]
     """Records that failed ingestion, newest first (admin)."""
+    ReplayDeadLetters: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.ReplayDeadLettersRequest, _telemetry_pb2.ReplayDeadLettersResponse]  # type: ignore[assignment]
+    """Run dead letters through the pipeline again; those that now pass leave the store (admin)."""
 
 class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
     """TelemetryService ingests readings and answers history queries (spec §3.1.6, §4.1, §4.2)."""
@@ -90,5 +94,13 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.ListDeadLettersResponse, _abc.Awaitable[_telemetry_pb2.ListDeadLettersResponse]]:
         """Records that failed ingestion, newest first (admin)."""
+
+    @_abc_1.abstractmethod
+    def ReplayDeadLetters(
+        self,
+        request: _telemetry_pb2.ReplayDeadLettersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_telemetry_pb2.ReplayDeadLettersResponse, _abc.Awaitable[_telemetry_pb2.ReplayDeadLettersResponse]]:
+        """Run dead letters through the pipeline again; those that now pass leave the store (admin)."""
 
 def add_TelemetryServiceServicer_to_server(servicer: TelemetryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""Telemetry domain: records, validation against device-type schemas, transformation, anomalies, history."""
