@@ -13,6 +13,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from iot.device.v1 import device_pb2
 
 from services.device.domain.commands import ConnectivityInput
+from services.device.domain.health import Health
 from services.device.domain.model import (
     Connectivity,
     Device,
@@ -76,7 +77,11 @@ def reading_to_struct(reading: Reading) -> struct_pb2.Struct:
     return to_struct({**reading.values, READING_TIME_KEY: timestamp(reading.timestamp).ToJsonString()})
 
 
-def device_to_proto(device: Device) -> device_pb2.Device:
+def health_to_proto(health: Health) -> device_pb2.Health:
+    return device_pb2.Health(uptime=health.uptime, data_quality=health.data_quality)
+
+
+def device_to_proto(device: Device, health: Health | None = None) -> device_pb2.Device:
     """Absent values stay unset (None), so that JSON leaves them out instead of printing empty ones."""
     location, connectivity, reading = device.location, device.connectivity, device.last_reading
     return device_pb2.Device(
@@ -95,6 +100,7 @@ def device_to_proto(device: Device) -> device_pb2.Device:
         connectivity=connectivity_to_proto(connectivity) if connectivity is not None else None,
         last_seen=timestamp(device.last_seen) if device.last_seen is not None else None,
         last_reading=reading_to_struct(reading) if reading is not None else None,
+        health=health_to_proto(health) if health is not None else None,
     )
 
 

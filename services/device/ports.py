@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from services.device.domain.listing import DeviceQuery
@@ -10,6 +11,7 @@ from services.device.domain.model import (
     CertificateRecord,
     Device,
     DeviceChange,
+    DeviceState,
     DeviceStatus,
     ProvisionedCredentials,
 )
@@ -21,6 +23,9 @@ class DeviceRepository(Protocol):
 
     `add` and `save` raise DeviceAlreadyExists when another live device of the organization already
     has the serial number: the store itself guards uniqueness, so concurrent registrations cannot both win.
+
+    Saves are optimistic: a device is written only if its stored revision is still the one `previous` was
+    read at, and the stored revision then goes up by one. `save` raises DeviceChangedConcurrently otherwise.
     """
 
     async def add(self, device: Device) -> None: ...
@@ -33,6 +38,20 @@ class DeviceRepository(Protocol):
         """The stored devices among `device_ids` (deleted ones included), in no particular order."""
         ...
 
+    async def get_many_across_organizations(self, device_ids: Sequence[str]) -> list[Device]:
+        """The stored devices among `device_ids` in whichever organization (device ids are globally unique)."""
+        ...
+
+    async def get_states(self, device_ids: Sequence[str]) -> list[DeviceState]:
+        """The state of the stored devices among `device_ids`, in any organization: the hot path of
+        telemetry activity, which reads nothing else of a device."""
+        ...
+
+    async def find_silent(self, silent_since: datetime, limit: int) -> list[DeviceState]:
+        """Online devices of any organization whose heartbeat_at is before `silent_since`, oldest first, at most
+        `limit`. Answered from an index over online devices, not by reading every device."""
+        ...
+
     async def find_by_serial(self, organization_id: str, serial_number: str) -> Device | None:
         """The live (not deleted) device with this serial number."""
         ...
@@ -43,6 +62,14 @@ class DeviceRepository(Protocol):
 
     async def save(self, device: Device, *, previous: Device, change: DeviceChange | None = None) -> None:
         """Replace a stored device (previous is the version it was derived from) and record the change."""
+        ...
+
+    async def save_states(self, updates: Sequence[tuple[DeviceState, DeviceState]]) -> set[str]:
+        """Save several (state, previous) pairs in bulk, leaving the rest of each device as it is.
+
+        Each is conditioned on its own revision; returns the ids of the devices not written because they
+        changed concurrently (or are not stored). The others are written whatever happens to those.
+        """
         ...
 
     async def list_changes(self, organization_id: str, device_id: str, page: PageRequest) -> Page[DeviceChange]:
@@ -78,5 +105,5 @@ class DeviceEvents(Protocol):
     async def deleted(self, device: Device, actor_user_id: str | None) -> None: ...
 
     async def status_changed(
-        self, device: Device, previous_status: DeviceStatus, actor_user_id: str | None
+        self, device: DeviceState, previous_status: DeviceStatus, actor_user_id: str | None
     ) -> None: ...

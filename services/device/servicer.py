@@ -9,10 +9,11 @@ from datetime import UTC
 from typing import Any
 
 import grpc.aio
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from iot.device.v1 import device_pb2, device_pb2_grpc
 
 from services.device.domain.commands import ActivityReport, ListDevices, RegisterDevice, UpdateDevice
+from services.device.domain.liveness import LivenessService
 from services.device.domain.service import DeviceService
 from services.device.messages import (
     READING_TIME_KEY,
@@ -31,8 +32,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
-    def __init__(self, service: DeviceService):
+    def __init__(self, service: DeviceService, liveness: LivenessService):
         self._service = service
+        self._liveness = liveness
 
     async def RegisterDevice(
         self, request: device_pb2.RegisterDeviceRequest, context: Context
@@ -48,15 +50,15 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
         )
 
     async def GetDevice(self, request: device_pb2.GetDeviceRequest, context: Context) -> device_pb2.GetDeviceResponse:
-        device = await self._service.get(current_caller(), request.device_id)
-        return device_pb2.GetDeviceResponse(device=device_to_proto(device))
+        view = await self._service.get(current_caller(), request.device_id)
+        return device_pb2.GetDeviceResponse(device=device_to_proto(view.device, view.health))
 
     async def ListDevices(
         self, request: device_pb2.ListDevicesRequest, context: Context
     ) -> device_pb2.ListDevicesResponse:
         listing = await self._service.list_devices(current_caller(), list_command(request))
         return device_pb2.ListDevicesResponse(
-            items=[device_to_proto(d) for d in listing.page.items],
+            items=[device_to_proto(v.device, v.health) for v in listing.page.items],
             pagination=pagination_message(listing.page),
             filters=to_struct(listing.filters),
         )
@@ -64,8 +66,8 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     async def UpdateDevice(
         self, request: device_pb2.UpdateDeviceRequest, context: Context
     ) -> device_pb2.UpdateDeviceResponse:
-        device = await self._service.update(current_caller(), update_command(request))
-        return device_pb2.UpdateDeviceResponse(device=device_to_proto(device))
+        view = await self._service.update(current_caller(), update_command(request))
+        return device_pb2.UpdateDeviceResponse(device=device_to_proto(view.device, view.health))
 
     async def DeleteDevice(
         self, request: device_pb2.DeleteDeviceRequest, context: Context
@@ -93,14 +95,16 @@ class DeviceServicer(device_pb2_grpc.DeviceServiceServicer):
     async def BatchGetDevices(
         self, request: device_pb2.BatchGetDevicesRequest, context: Context
     ) -> device_pb2.BatchGetDevicesResponse:
-        devices = await self._service.batch_get(current_caller(), list(request.device_ids))
+        devices = await self._service.batch_get(
+            current_caller(), list(request.device_ids), include_deleted=request.include_deleted
+        )
         return device_pb2.BatchGetDevicesResponse(devices=[device_to_proto(d) for d in devices])
 
     async def RecordDeviceActivity(
         self, request: device_pb2.RecordDeviceActivityRequest, context: Context
     ) -> device_pb2.RecordDeviceActivityResponse:
         reports = [activity_report(a) for a in request.activities]
-        updated = await self._service.record_activity(current_caller(), reports)
+        updated = await self._liveness.record_activity(current_caller(), reports)
         return device_pb2.RecordDeviceActivityResponse(updated=updated)
 
 
@@ -143,11 +147,26 @@ def list_command(request: device_pb2.ListDevicesRequest) -> ListDevices:
 
 
 def activity_report(activity: device_pb2.DeviceActivity) -> ActivityReport:
-    values = json_format.MessageToDict(activity.last_reading) if activity.HasField("last_reading") else {}
     # The reading's own "timestamp" is the time last_seen already carries.
-    values.pop(READING_TIME_KEY, None)
+    values = {k: plain_value(v) for k, v in activity.last_reading.fields.items() if k != READING_TIME_KEY}
     return ActivityReport(
         device_id=activity.device_id,
         last_seen=activity.last_seen.ToDatetime(tzinfo=UTC) if activity.HasField("last_seen") else None,
         values=values,
+        accepted=activity.accepted_readings,
+        rejected=activity.rejected_readings,
     )
+
+
+def plain_value(value: struct_pb2.Value) -> object:
+    """A Struct value as Python, read directly: json_format per reading of a 500-device batch costs too much."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind in ("struct_value", "list_value"):
+        return json_format.MessageToDict(value)
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iot.device.v1 import events_pb2
 
-from services.device.domain.model import Device, DeviceChange, DeviceStatus
+from services.device.domain.model import Device, DeviceChange, DeviceState, DeviceStatus
 from services.device.messages import change_to_proto, device_to_proto
 from services.runtime.bus import EventPublisher, event_meta
 
@@ -34,7 +34,9 @@ class BusDeviceEvents:
         meta = event_meta(device.organization_id, actor_user_id)
         await self._bus.publish(DELETED, events_pb2.DeviceDeleted(meta=meta, device_id=device.device_id))
 
-    async def status_changed(self, device: Device, previous_status: DeviceStatus, actor_user_id: str | None) -> None:
+    async def status_changed(
+        self, device: DeviceState, previous_status: DeviceStatus, actor_user_id: str | None
+    ) -> None:
         event = events_pb2.DeviceStatusChanged(
             meta=event_meta(device.organization_id, actor_user_id),
             device_id=device.device_id,

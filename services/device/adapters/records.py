@@ -1,5 +1,8 @@
 """Devices and changes as JSON documents: the stored form shared by the SQLite and DynamoDB repositories.
 
+A device is two documents: this module's registration document, which users change now and then, and the
+state document of state_records, which telemetry rewrites with every batch.
+
 Keys are stable storage names (not the API's), so renaming a domain field does not break stored data.
 """
 
@@ -10,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from services.device.adapters.state_records import state_from_json
 from services.device.domain.listing import instant_key
 from services.device.domain.model import (
     Connectivity,
@@ -19,7 +23,6 @@ from services.device.domain.model import (
     DeviceStatus,
     FieldChange,
     Location,
-    Reading,
 )
 
 
@@ -38,15 +41,14 @@ def _required_instant(value: Any) -> datetime:
 
 
 def device_to_json(device: Device) -> bytes:
+    """The registration document: everything but the state, which state_records stores on its own."""
     location = device.location
     connectivity = device.connectivity
-    reading = device.last_reading
     document = {
         "deviceId": device.device_id,
         "organizationId": device.organization_id,
         "name": device.name,
         "deviceType": device.device_type,
-        "status": device.status.value,
         "createdAt": _instant(device.created_at),
         "updatedAt": _instant(device.updated_at),
         "location": None
@@ -64,8 +66,6 @@ def device_to_json(device: Device) -> bytes:
         "tags": list(device.tags),
         "createdBy": device.created_by,
         "firmwareVersion": device.firmware_version,
-        "lastSeen": _instant(device.last_seen),
-        "lastReading": None if reading is None else {"values": dict(reading.values), "at": _instant(reading.timestamp)},
         "deletedAt": _instant(device.deleted_at),
         "certificateId": device.certificate_id,
         "certificateArn": device.certificate_arn,
@@ -73,15 +73,18 @@ def device_to_json(device: Device) -> bytes:
     return orjson.dumps(document)
 
 
-def device_from_json(raw: bytes | str) -> Device:
-    doc = orjson.loads(raw)
-    location, connectivity, reading = doc.get("location"), doc.get("connectivity"), doc.get("lastReading")
-    return Device(
-        device_id=doc["deviceId"],
-        organization_id=doc["organizationId"],
+def device_from_json(document: bytes | str, state: bytes | str | None) -> Device:
+    """The device from its registration document and its state; a document stored before the state had its
+    own (state None) holds both."""
+    doc = orjson.loads(document)
+    location, connectivity = doc.get("location"), doc.get("connectivity")
+    device_id, organization_id = doc["deviceId"], doc["organizationId"]
+    registration = Device(
+        device_id=device_id,
+        organization_id=organization_id,
         name=doc["name"],
         device_type=doc["deviceType"],
-        status=DeviceStatus(doc["status"]),
+        status=DeviceStatus.REGISTERED,  # replaced by the state's
         created_at=_required_instant(doc["createdAt"]),
         updated_at=_required_instant(doc["updatedAt"]),
         location=None if location is None else Location(location["lat"], location["lon"], location.get("address")),
@@ -97,12 +100,11 @@ def device_from_json(raw: bytes | str) -> Device:
         tags=tuple(doc.get("tags") or ()),
         created_by=doc.get("createdBy"),
         firmware_version=doc.get("firmwareVersion"),
-        last_seen=_parse_instant(doc.get("lastSeen")),
-        last_reading=None if reading is None else Reading(dict(reading["values"]), _required_instant(reading["at"])),
         deleted_at=_parse_instant(doc.get("deletedAt")),
         certificate_id=doc.get("certificateId"),
         certificate_arn=doc.get("certificateArn"),
     )
+    return registration.with_state(state_from_json(document if state is None else state, device_id, organization_id))
 
 
 def change_to_json(change: DeviceChange) -> bytes:

@@ -1,4 +1,4 @@
-"""The embedded DeviceRepository: one SQLite file (data_dir/devices.db) in WAL mode.
+"""The embedded DeviceRepository: one SQLite file (data_dir/devices.db) in WAL mode; layout in sqlite_schema.
 
 Queries run synchronously on the event loop on purpose: each is a short indexed lookup that takes tens of
 microseconds, less than the hop to a worker thread would cost, and one connection used from one thread
@@ -11,58 +11,33 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 
+from services.device.adapters import sqlite_schema as schema
 from services.device.adapters.records import change_from_json, change_to_json, device_from_json, device_to_json
-from services.device.domain.errors import DeviceAlreadyExists
+from services.device.adapters.state_records import state_from_json, state_to_json
+from services.device.domain.errors import DeviceAlreadyExists, DeviceChangedConcurrently
 from services.device.domain.listing import DeviceFilters, DeviceQuery, SortField, SortOrder, instant_key, text_key
-from services.device.domain.model import Device, DeviceChange, DeviceStatus
+from services.device.domain.model import Device, DeviceChange, DeviceState, DeviceStatus
 from services.kernel.pagination import Page, PageRequest
 from services.runtime.sqlite import open_sqlite
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS devices (
-    organization_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    device_type TEXT NOT NULL,
-    serial_number TEXT,
-    name_key TEXT NOT NULL,
-    address_key TEXT,
-    last_seen TEXT,
-    tags TEXT NOT NULL,
-    document TEXT NOT NULL,
-    PRIMARY KEY (organization_id, device_id)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS devices_live_serial ON devices (organization_id, serial_number)
-    WHERE serial_number IS NOT NULL AND status <> 'deleted';
-CREATE INDEX IF NOT EXISTS devices_by_name ON devices (organization_id, name_key);
-CREATE INDEX IF NOT EXISTS devices_by_last_seen ON devices (organization_id, last_seen);
-CREATE TABLE IF NOT EXISTS device_changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    organization_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    change_id TEXT NOT NULL UNIQUE,
-    changed_at TEXT NOT NULL,
-    document TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS device_changes_by_device ON device_changes (organization_id, device_id, changed_at, seq);
-"""
-
-_COLUMNS = "status, device_type, serial_number, name_key, address_key, last_seen, tags, document"
 _ORDER = {
     SortField.NAME: "name_key {dir}, device_id ASC",
     SortField.STATUS: "status {dir}, device_id ASC",
     # Never-seen devices go last in both directions, as listing.sort_devices orders them.
     SortField.LAST_SEEN: "last_seen IS NULL, last_seen {dir}, device_id ASC",
 }
+DEVICE = schema.DEVICE
 
 
 class SqliteDeviceRepository:
     def __init__(self, path: Path | str):
-        self._db = open_sqlite(path, SCHEMA)
+        self._db = open_sqlite(path)
+        schema.prepare(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -70,33 +45,49 @@ class SqliteDeviceRepository:
     async def add(self, device: Device) -> None:
         with self._unique_serial(device):
             self._db.execute(
-                f"INSERT INTO devices (organization_id, device_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (device.organization_id, device.device_id, *_row(device)),
+                schema.INSERT_SQL, (device.organization_id, device.device_id, *_row(device), device.revision)
             )
 
     async def get(self, organization_id: str, device_id: str) -> Device | None:
         row = self._db.execute(
-            "SELECT document FROM devices WHERE organization_id = ? AND device_id = ?", (organization_id, device_id)
+            f"SELECT {DEVICE} FROM devices WHERE organization_id = ? AND device_id = ?", (organization_id, device_id)
         ).fetchone()
-        return device_from_json(row[0]) if row else None
+        return device_from_json(*row) if row else None
 
     async def get_many(self, organization_id: str, device_ids: Sequence[str]) -> list[Device]:
         ids = list(dict.fromkeys(device_ids))
         if not ids:
             return []
-        marks = ", ".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT document FROM devices WHERE organization_id = ? AND device_id IN ({marks})",
+            f"SELECT {DEVICE} FROM devices WHERE organization_id = ? AND device_id IN ({_marks(ids)})",
             (organization_id, *ids),
         ).fetchall()
-        return [device_from_json(r[0]) for r in rows]
+        return [device_from_json(*r) for r in rows]
+
+    async def get_many_across_organizations(self, device_ids: Sequence[str]) -> list[Device]:
+        ids = list(dict.fromkeys(device_ids))
+        if not ids:
+            return []
+        rows = self._db.execute(schema.BY_IDS_SQL.format(marks=_marks(ids)), ids).fetchall()
+        return [device_from_json(*r) for r in rows]
+
+    async def get_states(self, device_ids: Sequence[str]) -> list[DeviceState]:
+        ids = list(dict.fromkeys(device_ids))
+        if not ids:
+            return []
+        rows = self._db.execute(schema.STATES_BY_IDS_SQL.format(marks=_marks(ids)), ids).fetchall()
+        return [state_from_json(state, device_id, organization_id) for organization_id, device_id, state in rows]
+
+    async def find_silent(self, silent_since: datetime, limit: int) -> list[DeviceState]:
+        rows = self._db.execute(schema.SILENT_SQL, (instant_key(silent_since), limit)).fetchall()
+        return [state_from_json(state, device_id, organization_id) for organization_id, device_id, state in rows]
 
     async def find_by_serial(self, organization_id: str, serial_number: str) -> Device | None:
         row = self._db.execute(
-            "SELECT document FROM devices WHERE organization_id = ? AND serial_number = ? AND status <> ?",
+            f"SELECT {DEVICE} FROM devices WHERE organization_id = ? AND serial_number = ? AND status <> ?",
             (organization_id, serial_number, DeviceStatus.DELETED.value),
         ).fetchone()
-        return device_from_json(row[0]) if row else None
+        return device_from_json(*row) if row else None
 
     async def list_devices(self, organization_id: str, query: DeviceQuery) -> Page[Device]:
         where, params = _where(organization_id, query.filters)
@@ -104,20 +95,17 @@ class SqliteDeviceRepository:
         direction = "DESC" if query.sort_order is SortOrder.DESC else "ASC"
         order = _ORDER[query.sort_field].format(dir=direction)
         rows = self._db.execute(
-            f"SELECT document FROM devices WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT {DEVICE} FROM devices WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             (*params, query.page.page_size, query.page.offset),
         ).fetchall()
-        return Page([device_from_json(r[0]) for r in rows], query.page, int(total))
+        return Page([device_from_json(*r) for r in rows], query.page, int(total))
 
     async def save(self, device: Device, *, previous: Device, change: DeviceChange | None = None) -> None:
+        revision = previous.revision + 1
+        key = (device.organization_id, device.device_id, previous.revision)
         with self._unique_serial(device), self._transaction():
-            updated = self._db.execute(
-                "UPDATE devices SET status = ?, device_type = ?, serial_number = ?, name_key = ?, address_key = ?, "
-                "last_seen = ?, tags = ?, document = ? WHERE organization_id = ? AND device_id = ?",
-                (*_row(device), device.organization_id, device.device_id),
-            )
-            if updated.rowcount != 1:
-                raise KeyError(f"device {device.device_id} is not stored")
+            if self._db.execute(schema.UPDATE_SQL, (*_row(device, revision), revision, *key)).rowcount != 1:
+                raise self._refusal(previous)
             if change is not None:
                 self._db.execute(
                     "INSERT INTO device_changes (organization_id, device_id, change_id, changed_at, document) "
@@ -130,6 +118,35 @@ class SqliteDeviceRepository:
                         change_to_json(change).decode(),
                     ),
                 )
+
+    async def save_states(self, updates: Sequence[tuple[DeviceState, DeviceState]]) -> set[str]:
+        conflicted: set[str] = set()
+        # One transaction for the whole batch: one commit instead of one per device.
+        with self._transaction():
+            for state, previous in updates:
+                revision = previous.revision + 1
+                row = (
+                    state.status.value,
+                    instant_key(state.last_seen) if state.last_seen else None,
+                    instant_key(state.heartbeat_at) if state.heartbeat_at else None,
+                    state_to_json(state, revision).decode(),
+                    revision,
+                    state.organization_id,
+                    state.device_id,
+                    previous.revision,
+                )
+                if self._db.execute(schema.UPDATE_STATE_SQL, row).rowcount != 1:
+                    conflicted.add(state.device_id)
+        return conflicted
+
+    def _refusal(self, previous: Device) -> Exception:
+        exists = self._db.execute(
+            "SELECT 1 FROM devices WHERE organization_id = ? AND device_id = ?",
+            (previous.organization_id, previous.device_id),
+        ).fetchone()
+        if exists is None:
+            return KeyError(f"device {previous.device_id} is not stored")
+        return DeviceChangedConcurrently(previous.device_id)
 
     async def list_changes(self, organization_id: str, device_id: str, page: PageRequest) -> Page[DeviceChange]:
         key = (organization_id, device_id)
@@ -173,8 +190,12 @@ class SqliteDeviceRepository:
         return str(row[0]) if row else None
 
 
-def _row(device: Device) -> tuple[object, ...]:
-    """The indexed columns (filtering and sorting happen on them) followed by the full document."""
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _row(device: Device, revision: int | None = None) -> tuple[object, ...]:
+    """The indexed columns (filtering and sorting happen on them), then the two documents."""
     address = device.location.address if device.location else None
     return (
         device.status.value,
@@ -183,8 +204,10 @@ def _row(device: Device) -> tuple[object, ...]:
         text_key(device.name),
         text_key(address) if address is not None else None,
         instant_key(device.last_seen) if device.last_seen else None,
+        instant_key(device.heartbeat_at) if device.heartbeat_at else None,
         orjson.dumps(list(device.tags)).decode(),
         device_to_json(device).decode(),
+        state_to_json(device.state, revision).decode(),
     )
 
 

@@ -59,9 +59,12 @@ class ListDevices:
 
 @dataclass(frozen=True)
 class ActivityReport:
-    """The newest reading of one device within a telemetry batch."""
+    """One device within a telemetry batch: its newest stored reading and how many readings were stored/refused."""
 
     device_id: str
-    # When the reading was taken, which is when the device was last seen; required.
+    # When the newest stored reading was taken; required with values or accepted readings, absent when
+    # the report only counts refused readings.
     last_seen: datetime | None
     values: Mapping[str, object] = field(default_factory=dict)
+    accepted: int = 0
+    rejected: int = 0

@@ -46,3 +46,16 @@ class InvalidDeviceData(ValidationFailed):
 
 class DeviceAccessDenied(PermissionDenied):
     default_reason = "FORBIDDEN"
+
+
+class DeviceChangedConcurrently(Conflict):
+    """Another writer saved the device between our read and our write; the use case reads again and retries."""
+
+    default_reason = "DEVICE_CHANGED_CONCURRENTLY"
+
+    def __init__(self, device_id: str):
+        super().__init__(
+            f"device '{device_id}' was changed by someone else at the same moment; try again",
+            details={"deviceId": device_id},
+        )
+        self.device_id = device_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeAlias
@@ -65,6 +65,34 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """The device entered `status` at `at` (the platform's clock): one entry of the log uptime is computed from."""
+
+    at: datetime
+    status: DeviceStatus
+
+
+@dataclass(frozen=True)
+class ReadingCounts:
+    """How many readings of the device telemetry stored (accepted) and refused (rejected) during one hour."""
+
+    hour: datetime  # the start of the hour, UTC
+    accepted: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class ActivityLog:
+    """What health is computed from (docs/device-health.md), oldest entry first, pruned to the health window.
+
+    Part of the device's state, so that one conditional write updates the state and its log together.
+    """
+
+    status_changes: tuple[StatusChange, ...] = ()
+    reading_counts: tuple[ReadingCounts, ...] = ()
+
+
+@dataclass(frozen=True)
 class Device:
     device_id: str
     organization_id: str
@@ -85,10 +113,60 @@ class Device:
     # Kept so that deleting the device can deactivate the credentials it was provisioned with.
     certificate_id: str | None = None
     certificate_arn: str | None = None
+    # The last sign of life the heartbeat judges (docs/device-health.md): when the newest reading arrived, or
+    # when the device was set online; platform time, unlike last_seen, which is the device's reading time.
+    heartbeat_at: datetime | None = None
+    activity: ActivityLog = ActivityLog()
+    # Bumped by the repository on every save; a save based on an older revision is refused, so concurrent
+    # writers (telemetry batches, the heartbeat sweep, users) never overwrite each other's changes.
+    revision: int = field(default=0, compare=False)
 
     @property
     def serial_number(self) -> str | None:
         return self.metadata.get(SERIAL_NUMBER_KEY)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status is DeviceStatus.DELETED
+
+    @property
+    def state(self) -> DeviceState:
+        return DeviceState(
+            device_id=self.device_id,
+            organization_id=self.organization_id,
+            status=self.status,
+            last_seen=self.last_seen,
+            last_reading=self.last_reading,
+            heartbeat_at=self.heartbeat_at,
+            activity=self.activity,
+            revision=self.revision,
+        )
+
+    def with_state(self, state: DeviceState) -> Device:
+        return replace(
+            self,
+            status=state.status,
+            last_seen=state.last_seen,
+            last_reading=state.last_reading,
+            heartbeat_at=state.heartbeat_at,
+            activity=state.activity,
+            revision=state.revision,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """The part of a device that telemetry and the heartbeat change, many times a minute, while users change
+    the rest now and then. Stored apart from the rest, so that the hot path reads and writes only this."""
+
+    device_id: str
+    organization_id: str
+    status: DeviceStatus
+    last_seen: datetime | None = None
+    last_reading: Reading | None = None
+    heartbeat_at: datetime | None = None
+    activity: ActivityLog = ActivityLog()
+    revision: int = field(default=0, compare=False)
 
     @property
     def is_deleted(self) -> bool:

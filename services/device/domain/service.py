@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
 
-from services.device.domain.commands import ActivityReport, ListDevices, RegisterDevice, UpdateDevice
-from services.device.domain.errors import DeviceAlreadyExists, DeviceHasActiveAlerts, DeviceNotFound
-from services.device.domain.listing import parse_list_query
-from services.device.domain.model import (
-    Device,
-    DeviceChange,
-    DeviceStatus,
-    JsonValue,
-    ProvisionedCredentials,
-    Reading,
+from services.device.domain.commands import ListDevices, RegisterDevice, UpdateDevice
+from services.device.domain.errors import (
+    DeviceAlreadyExists,
+    DeviceChangedConcurrently,
+    DeviceHasActiveAlerts,
+    DeviceNotFound,
 )
+from services.device.domain.health import Health, HealthPolicy, health_of, with_status
+from services.device.domain.listing import parse_list_query
+from services.device.domain.model import Device, DeviceChange, DeviceStatus, JsonValue, ProvisionedCredentials
 from services.device.domain.registration import new_device, validate_registration
-from services.device.domain.updates import apply_patch, ensure_owner_or_admin, field_changes, validate_patch
-from services.device.domain.validation import Violations, check_number
+from services.device.domain.updates import (
+    DevicePatch,
+    apply_patch,
+    ensure_owner_or_admin,
+    field_changes,
+    validate_patch,
+)
+from services.device.domain.validation import Violations
 from services.device.ports import ActiveAlerts, DeviceEvents, DeviceRegistry, DeviceRepository
 from services.kernel.caller import Caller, Role
 from services.kernel.clock import Clock, SystemClock
@@ -26,8 +33,10 @@ from services.kernel.ids import new_id
 from services.kernel.pagination import Page, PageRequest
 
 MAX_BATCH = 500
-# A device that reports data is evidently connected; these statuses follow its activity automatically.
-STATUSES_FOLLOWING_ACTIVITY = frozenset({DeviceStatus.REGISTERED, DeviceStatus.OFFLINE})
+# A user's change meeting a concurrent write (usually telemetry activity) is re-applied to the fresh device.
+MAX_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,8 +46,16 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class DeviceView:
+    """A device as users see it: with its health as of now (None before any activity)."""
+
+    device: Device
+    health: Health | None
+
+
+@dataclass(frozen=True)
 class DeviceListing:
-    page: Page[Device]
+    page: Page[DeviceView]
     filters: dict[str, JsonValue]
 
 
@@ -50,12 +67,14 @@ class DeviceService:
         alerts: ActiveAlerts,
         events: DeviceEvents,
         clock: Clock | None = None,
+        policy: HealthPolicy | None = None,
     ):
         self._repository = repository
         self._registry = registry
         self._alerts = alerts
         self._events = events
         self._clock = clock or SystemClock()
+        self._policy = policy or HealthPolicy()
 
     async def register(self, caller: Caller, command: RegisterDevice) -> Registration:
         caller.require(Role.OPERATOR, "register a device")
@@ -77,22 +96,28 @@ class DeviceService:
         await self._events.registered(device, caller.user_id)
         return Registration(device, credentials)
 
-    async def get(self, caller: Caller, device_id: str) -> Device:
-        return await self._live_device(caller, device_id)
+    async def get(self, caller: Caller, device_id: str) -> DeviceView:
+        return self._view(await self._live_device(caller, device_id))
 
     async def list_devices(self, caller: Caller, command: ListDevices) -> DeviceListing:
         organization_id = (command.organization_id or "").strip() or caller.organization_id
         caller.require_organization(organization_id)
         query = parse_list_query(command)
         page = await self._repository.list_devices(organization_id, query)
-        return DeviceListing(page, query.filters.echo())
+        now = self._clock.now()
+        views = Page([self._view(d, now) for d in page.items], page.request, page.total_items)
+        return DeviceListing(views, query.filters.echo())
 
-    async def update(self, caller: Caller, command: UpdateDevice) -> Device:
+    async def update(self, caller: Caller, command: UpdateDevice) -> DeviceView:
         caller.require(Role.OPERATOR, "update a device")
         patch = validate_patch(command)
-        current = await self._live_device(caller, command.device_id)
+        updated = await _retrying(lambda: self._update_once(caller, command.device_id, patch))
+        return self._view(updated)
+
+    async def _update_once(self, caller: Caller, device_id: str, patch: DevicePatch) -> Device:
+        current = await self._live_device(caller, device_id)
         ensure_owner_or_admin(caller, current)
-        updated = apply_patch(current, patch, self._clock.now())
+        updated = apply_patch(current, patch, self._clock.now(), self._policy)
         changes = field_changes(current, updated)
         if not changes:
             return current
@@ -109,11 +134,14 @@ class DeviceService:
         await self._repository.save(updated, previous=current, change=change)
         await self._events.updated(updated, change)
         if updated.status is not current.status:
-            await self._events.status_changed(updated, current.status, caller.user_id)
+            await self._events.status_changed(updated.state, current.status, caller.user_id)
         return updated
 
     async def delete(self, caller: Caller, device_id: str) -> Device:
         caller.require(Role.ADMIN, "delete a device")
+        return await _retrying(lambda: self._delete_once(caller, device_id))
+
+    async def _delete_once(self, caller: Caller, device_id: str) -> Device:
         device = await self._live_device(caller, device_id)
         active_alerts = await self._alerts.count_active(device.device_id)
         if active_alerts > 0:
@@ -123,7 +151,7 @@ class DeviceService:
         if device.certificate_id is not None:
             await self._registry.deactivate(device.device_id, device.certificate_id)
         now = self._clock.now()
-        deleted = replace(device, status=DeviceStatus.DELETED, deleted_at=now, updated_at=now)
+        deleted = replace(with_status(device, DeviceStatus.DELETED, now, self._policy), deleted_at=now, updated_at=now)
         await self._repository.save(deleted, previous=device)
         await self._events.deleted(deleted, caller.user_id)
         return deleted
@@ -135,33 +163,21 @@ class DeviceService:
         device = await self._live_device(caller, device_id)
         return await self._repository.list_changes(device.organization_id, device.device_id, request)
 
-    async def batch_get(self, caller: Caller, device_ids: Sequence[str]) -> list[Device]:
-        """The caller's organization's live devices among `device_ids`, in the order asked; others left out."""
+    async def batch_get(self, caller: Caller, device_ids: Sequence[str], include_deleted: bool = False) -> list[Device]:
+        """Devices among `device_ids` in the order asked; unknown ones (and deleted ones unless asked) left out.
+
+        A platform service (telemetry) looks in every organization; a user only in their own.
+        """
         wanted = _unique_ids(device_ids)
-        found = await self._repository.get_many(caller.organization_id, wanted)
-        by_id = {d.device_id: d for d in found if not d.is_deleted}
+        if caller.is_service:
+            found = await self._repository.get_many_across_organizations(wanted)
+        else:
+            found = await self._repository.get_many(caller.organization_id, wanted)
+        by_id = {d.device_id: d for d in found if include_deleted or not d.is_deleted}
         return [by_id[i] for i in wanted if i in by_id]
 
-    async def record_activity(self, caller: Caller, reports: Sequence[ActivityReport]) -> int:
-        """Apply the newest reading per device; returns how many devices changed.
-
-        Internal RPC of the telemetry service, not exposed over HTTP: it records facts telemetry has
-        already accepted for the caller's organization, so any role of that organization may call it.
-        """
-        newest = _newest_per_device(reports)
-        devices = await self._repository.get_many(caller.organization_id, list(newest))
-        updated = 0
-        for device in devices:
-            reading = newest[device.device_id]
-            if device.is_deleted or (device.last_seen is not None and reading.timestamp <= device.last_seen):
-                continue
-            status = DeviceStatus.ONLINE if device.status in STATUSES_FOLLOWING_ACTIVITY else device.status
-            seen = replace(device, last_seen=reading.timestamp, last_reading=reading, status=status)
-            await self._repository.save(seen, previous=device)
-            updated += 1
-            if status is not device.status:
-                await self._events.status_changed(seen, device.status, None)
-        return updated
+    def _view(self, device: Device, now: datetime | None = None) -> DeviceView:
+        return DeviceView(device, health_of(device, now or self._clock.now(), self._policy))
 
     async def _live_device(self, caller: Caller, device_id: str) -> Device:
         """The device of the caller's organization; another organization's or a deleted one is 404."""
@@ -184,23 +200,11 @@ def _unique_ids(device_ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(i for i in device_ids if i))
 
 
-def _newest_per_device(reports: Sequence[ActivityReport]) -> dict[str, Reading]:
-    """The newest reading of each device; its timestamp is when the device was last seen."""
-    problems = Violations()
-    if len(reports) > MAX_BATCH:
-        problems.add("activities", f"must have at most {MAX_BATCH} entries, got {len(reports)}")
-    newest: dict[str, Reading] = {}
-    for index, report in enumerate(reports):
-        if report.last_seen is None:
-            problems.add(f"activities[{index}].lastSeen", "is required")
+async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run a read-modify-write again when its write met a concurrent one; each attempt reads afresh."""
+    for _ in range(MAX_ATTEMPTS - 1):
+        try:
+            return await attempt()
+        except DeviceChangedConcurrently:
             continue
-        values: dict[str, float] = {}
-        for metric, value in report.values.items():
-            number = check_number(value, problems, f"activities[{index}].lastReading.{metric}")
-            if number is not None:
-                values[metric] = number
-        known = newest.get(report.device_id)
-        if known is None or report.last_seen > known.timestamp:
-            newest[report.device_id] = Reading(values, report.last_seen)
-    problems.raise_if_any()
-    return newest
+    return await attempt()

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from services.device.domain.commands import UpdateDevice
 from services.device.domain.errors import DeviceAccessDenied, InvalidDeviceData
+from services.device.domain.health import HealthPolicy, with_status
 from services.device.domain.model import (
     MANUAL_STATUSES,
     Device,
@@ -73,15 +74,17 @@ def ensure_owner_or_admin(caller: Caller, device: Device) -> None:
         )
 
 
-def apply_patch(device: Device, patch: DevicePatch, now: datetime) -> Device:
+def apply_patch(device: Device, patch: DevicePatch, now: datetime, policy: HealthPolicy) -> Device:
     changed = replace(
         device,
         name=device.name if patch.name is None else patch.name,
         location=device.location if patch.location is None else patch.location,
         tags=device.tags if patch.tags is None else patch.tags,
         metadata=device.metadata if patch.metadata is None else patch.metadata,
-        status=device.status if patch.status is None else patch.status,
     )
+    if patch.status is not None:
+        # Through the status log, so that a manual override counts in uptime like any other change.
+        changed = with_status(changed, patch.status, now, policy)
     return replace(changed, updated_at=now) if field_changes(device, changed) else device
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from iot.alerting.v1 import alerting_pb2, alerting_pb2_grpc
 
 from services.device.bootstrap import DeviceSettings, build
+from services.kernel.clock import Clock
 from services.runtime.bus import InProcessBus
 from services.runtime.context import current_caller
 from services.runtime.server import RunningServer, ServiceRegistration, start_grpc_server
@@ -57,8 +59,13 @@ class DeviceStack:
 
 @asynccontextmanager
 async def device_stack(
-    token_minter: TokenMinter, data_dir: Path, alerting_addr: str, settings: DeviceSettings
+    token_minter: TokenMinter,
+    data_dir: Path,
+    alerting_addr: str,
+    settings: DeviceSettings,
+    clock: Clock | None = None,
 ) -> AsyncIterator[DeviceStack]:
+    """The service as `iotmon up` runs it: its gRPC port and its background tasks (the heartbeat)."""
     bus = InProcessBus()
     runtime = RuntimeSettings(
         data_dir=data_dir,
@@ -67,7 +74,7 @@ async def device_stack(
     )
     ctx = BuildContext(runtime, bus)
     async with ctx.resources:
-        built = await build(ctx, settings)
+        built = await build(ctx, settings, clock)
         running = await serve(token_minter, built.registrations)
         stack = DeviceStack(running.address)
 
@@ -75,9 +82,13 @@ async def device_stack(
             stack.events.append((routing_key, payload))
 
         bus.subscribe("device.#", record)
+        tasks = [asyncio.create_task(job()) for job in built.background]
         try:
             yield stack
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await running.stop(0)
 
 

@@ -14,9 +14,18 @@ import pytest
 from services.device.adapters.dynamodb import DynamoDbDeviceRepository
 from services.device.adapters.memory import InMemoryDeviceRepository
 from services.device.adapters.sqlite import SqliteDeviceRepository
-from services.device.domain.errors import DeviceAlreadyExists
+from services.device.domain.errors import DeviceAlreadyExists, DeviceChangedConcurrently
 from services.device.domain.listing import DeviceFilters, DeviceQuery, SortField, SortOrder
-from services.device.domain.model import DeviceStatus, Location, Reading
+from services.device.domain.model import (
+    ActivityLog,
+    Device,
+    DeviceChange,
+    DeviceStatus,
+    Location,
+    Reading,
+    ReadingCounts,
+    StatusChange,
+)
 from services.device.ports import DeviceRepository
 from services.kernel.ids import new_id
 from services.kernel.pagination import PageRequest
@@ -40,15 +49,34 @@ async def repository(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             yield dynamodb
 
 
+async def saved(
+    repository: DeviceRepository, device: Device, previous: Device, change: DeviceChange | None = None
+) -> Device:
+    """Save and read back: the stored device carries the new revision the next save must start from."""
+    await repository.save(device, previous=previous, change=change)
+    stored = await repository.get(device.organization_id, device.device_id)
+    assert stored is not None
+    return stored
+
+
 async def test_a_device_round_trips_unchanged(repository: DeviceRepository) -> None:
     device = make_device(
         metadata={"serialNumber": "SN-1", "model": "ü-model"},
         last_seen=NOW + timedelta(seconds=5, microseconds=123),
         last_reading=Reading({"temperature": 23.5, "humidity": 45.0}, NOW + timedelta(seconds=5)),
         firmware_version="v2.1.0",
+        status=DeviceStatus.ONLINE,
+        heartbeat_at=NOW + timedelta(seconds=6),
+        activity=ActivityLog(
+            status_changes=(StatusChange(NOW, DeviceStatus.ONLINE), StatusChange(NOW, DeviceStatus.OFFLINE)),
+            reading_counts=(ReadingCounts(NOW, 97, 3), ReadingCounts(NOW + timedelta(hours=1), 0, 1)),
+        ),
     )
     await repository.add(device)
-    assert await repository.get("org-1", device.device_id) == device
+    stored = await repository.get("org-1", device.device_id)
+    assert stored == device
+    assert stored is not None
+    assert stored.revision == 0
 
 
 async def test_get_is_scoped_to_the_organization(repository: DeviceRepository) -> None:
@@ -105,13 +133,11 @@ async def test_changing_to_a_taken_serial_is_refused_and_changes_nothing(reposit
 async def test_changing_the_serial_frees_the_old_one(repository: DeviceRepository) -> None:
     device = make_device(metadata={"serialNumber": "SN-1"})
     await repository.add(device)
-    changed = replace(device, metadata={"serialNumber": "SN-9"})
-    await repository.save(changed, previous=device)
+    changed = await saved(repository, replace(device, metadata={"serialNumber": "SN-9"}), device)
     await repository.add(make_device(metadata={"serialNumber": "SN-1"}))
     with pytest.raises(DeviceAlreadyExists):
         await repository.add(make_device(metadata={"serialNumber": "SN-9"}))
-    removed = replace(changed, metadata={})
-    await repository.save(removed, previous=changed)
+    await repository.save(replace(changed, metadata={}), previous=changed)
     await repository.add(make_device(metadata={"serialNumber": "SN-9"}))
 
 
@@ -230,7 +256,7 @@ async def test_changes_are_listed_newest_first_per_device(repository: DeviceRepo
     await repository.add(other)
     recorded = [make_change(device, minutes) for minutes in (1, 3, 2)]
     for change in recorded:
-        await repository.save(device, previous=device, change=change)
+        device = await saved(repository, device, device, change)
     await repository.save(other, previous=other, change=make_change(other, 9))
     page = await repository.list_changes("org-1", device.device_id, PageRequest(1, 2))
     assert page.items == [recorded[1], recorded[2]]
@@ -238,3 +264,110 @@ async def test_changes_are_listed_newest_first_per_device(repository: DeviceRepo
     second = await repository.list_changes("org-1", device.device_id, PageRequest(2, 2))
     assert second.items == [recorded[0]]
     assert (await repository.list_changes("org-2", device.device_id, PageRequest())).total_items == 0
+
+
+async def test_a_save_based_on_an_outdated_read_is_refused_and_changes_nothing(repository: DeviceRepository) -> None:
+    device = make_device()
+    await repository.add(device)
+    first = await saved(repository, replace(device, name="first"), device)
+    assert first.revision == 1
+    with pytest.raises(DeviceChangedConcurrently) as refused:
+        await repository.save(replace(device, name="second"), previous=device, change=make_change(device, 1))
+    assert refused.value.details == {"deviceId": device.device_id}
+    assert await repository.get("org-1", device.device_id) == first
+    assert (await repository.list_changes("org-1", device.device_id, PageRequest())).total_items == 0
+    second = await saved(repository, replace(first, name="second"), first)
+    assert (second.name, second.revision) == ("second", 2)
+
+
+async def test_devices_are_found_by_id_in_every_organization(repository: DeviceRepository) -> None:
+    devices = [make_device(organization_id=f"org-{n % 3}") for n in range(105)]
+    for device in devices:
+        await repository.add(device)
+    gone = devices[7]
+    await repository.save(replace(gone, status=DeviceStatus.DELETED), previous=gone)
+    asked = [d.device_id for d in devices] + ["dev-missing", devices[0].device_id]
+    found = {d.device_id: d for d in await repository.get_many_across_organizations(asked)}
+    assert set(found) == {d.device_id for d in devices}
+    assert found[devices[4].device_id] == devices[4]
+    assert found[gone.device_id].status is DeviceStatus.DELETED
+    assert await repository.get_many_across_organizations([]) == []
+
+
+async def test_states_are_read_and_saved_in_bulk_unless_changed_meanwhile(repository: DeviceRepository) -> None:
+    devices = [make_device(organization_id=f"org-{n}", name=f"device-{n}") for n in range(4)]
+    for device in devices:
+        await repository.add(device)
+    stale = devices[2]
+    await repository.save(replace(stale, name="renamed meanwhile"), previous=stale)
+    states = {s.device_id: s for s in await repository.get_states([d.device_id for d in devices] + ["dev-missing"])}
+    assert set(states) == {d.device_id for d in devices}
+    assert states[devices[0].device_id] == devices[0].state
+    assert states[stale.device_id].revision == 1
+    live = {
+        "status": DeviceStatus.ONLINE,
+        "last_seen": NOW,
+        "last_reading": Reading({"temperature": 21.5}, NOW),
+        "heartbeat_at": NOW,
+        "activity": ActivityLog((StatusChange(NOW, DeviceStatus.ONLINE),), (ReadingCounts(NOW, 3, 1),)),
+    }
+    updates = [(replace(d.state, **live), d.state) for d in devices]
+    assert await repository.save_states(updates) == {stale.device_id}
+    for device in devices:
+        stored = await repository.get(device.organization_id, device.device_id)
+        assert stored is not None
+        if device is stale:
+            assert (stored.name, stored.status, stored.revision) == ("renamed meanwhile", DeviceStatus.REGISTERED, 1)
+        else:
+            assert stored == replace(device, **live)
+            assert stored.revision == 1
+    assert await repository.save_states([]) == set()
+    assert await repository.get_states([]) == []
+
+
+async def test_a_state_save_leaves_what_users_changed_and_a_full_save_keeps_the_state(
+    repository: DeviceRepository,
+) -> None:
+    device = make_device()
+    await repository.add(device)
+    online = replace(device.state, status=DeviceStatus.ONLINE, last_seen=NOW, heartbeat_at=NOW)
+    assert await repository.save_states([(online, device.state)]) == set()
+    current = await repository.get("org-1", device.device_id)
+    assert current is not None
+    renamed = await saved(repository, replace(current, name="renamed"), current)
+    assert (renamed.name, renamed.status, renamed.last_seen) == ("renamed", DeviceStatus.ONLINE, NOW)
+    assert renamed.revision == 2
+    listed = await repository.list_devices("org-1", query(status=DeviceStatus.ONLINE, sort_field=SortField.LAST_SEEN))
+    assert listed.items == [renamed]
+
+
+def heartbeat(device: Device, minutes: int, status: DeviceStatus = DeviceStatus.ONLINE) -> Device:
+    return replace(device, status=status, heartbeat_at=NOW + timedelta(minutes=minutes))
+
+
+async def test_find_silent_answers_online_devices_of_any_organization_oldest_first(
+    repository: DeviceRepository,
+) -> None:
+    rows = [
+        ("org-1", DeviceStatus.ONLINE, 3),
+        ("org-2", DeviceStatus.ONLINE, 1),
+        ("org-3", DeviceStatus.ONLINE, 2),
+        ("org-1", DeviceStatus.ONLINE, 10),  # heard from after the cut-off
+        ("org-1", DeviceStatus.OFFLINE, 0),
+        ("org-2", DeviceStatus.MAINTENANCE, 0),
+    ]
+    devices = [heartbeat(make_device(organization_id=org), minutes, status) for org, status, minutes in rows]
+    for device in devices:
+        await repository.add(device)
+    cutoff = NOW + timedelta(minutes=5)
+    silent = await repository.find_silent(cutoff, limit=10)
+    assert [d.device_id for d in silent] == [devices[1].device_id, devices[2].device_id, devices[0].device_id]
+    assert silent[0] == devices[1].state
+    assert [d.device_id for d in await repository.find_silent(cutoff, limit=2)] == [
+        devices[1].device_id,
+        devices[2].device_id,
+    ]
+    # Going offline takes a device out of the answer; a later heartbeat moves it past the cut-off.
+    await repository.save(replace(devices[1], status=DeviceStatus.OFFLINE), previous=devices[1])
+    await repository.save(heartbeat(devices[2], 20), previous=devices[2])
+    assert [d.device_id for d in await repository.find_silent(cutoff, limit=10)] == [devices[0].device_id]

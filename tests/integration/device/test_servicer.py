@@ -285,7 +285,6 @@ async def test_bad_list_parameters_are_400_naming_the_parameter(
     assert fields == [field]
 
 
-@pytest.mark.xfail(reason="cross-organization lookups for service principals land with issue 4", strict=True)
 async def test_activity_and_batch_get(stub: device_pb2_grpc.DeviceServiceAsyncStub, token_minter: TokenMinter) -> None:
     caller = as_user(token_minter)
     device = await stub.RegisterDevice(register_request(), metadata=caller)

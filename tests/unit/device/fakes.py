@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from services.device.adapters.memory import InMemoryDeviceRepository
+from services.device.domain.health import HealthPolicy
+from services.device.domain.liveness import LivenessService
 from services.device.domain.model import (
     CertificateRecord,
     Device,
     DeviceChange,
+    DeviceState,
     DeviceStatus,
     ProvisionedCredentials,
 )
@@ -68,7 +72,9 @@ class RecordingEvents:
     async def deleted(self, device: Device, actor_user_id: str | None) -> None:
         self.published.append(("deleted", device.device_id, actor_user_id))
 
-    async def status_changed(self, device: Device, previous_status: DeviceStatus, actor_user_id: str | None) -> None:
+    async def status_changed(
+        self, device: DeviceState, previous_status: DeviceStatus, actor_user_id: str | None
+    ) -> None:
         self.published.append(("status_changed", device.device_id, (previous_status, device.status)))
 
 
@@ -81,6 +87,46 @@ class SteppingClock:
     def now(self) -> datetime:
         self.current += timedelta(seconds=1)
         return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class ManualClock:
+    """Time stands still until the test moves it on."""
+
+    def __init__(self, start: datetime = NOW) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class ConcurrentWriterRepository(InMemoryDeviceRepository):
+    """A store where someone else saves each device once, just before our first save of it lands."""
+
+    def __init__(self, interfere: int = 1) -> None:
+        super().__init__()
+        self.interfere = interfere
+        self.interfered: list[str] = []
+
+    async def save(self, device: Device, *, previous: Device, change: DeviceChange | None = None) -> None:
+        self._meddle(previous)
+        await super().save(device, previous=previous, change=change)
+
+    async def save_states(self, updates: Sequence[tuple[DeviceState, DeviceState]]) -> set[str]:
+        for _, previous in updates:
+            self._meddle(previous)
+        return await super().save_states(updates)
+
+    def _meddle(self, previous: Device | DeviceState) -> None:
+        if self.interfered.count(previous.device_id) < self.interfere:
+            self.interfered.append(previous.device_id)
+            key = (previous.organization_id, previous.device_id)
+            self._devices[key] = replace(self._devices[key], revision=self._devices[key].revision + 1)
 
 
 class RaceLosingRepository(InMemoryDeviceRepository):
@@ -98,8 +144,18 @@ class Harness:
     registry: FakeRegistry = field(default_factory=FakeRegistry)
     alerts: FixedActiveAlerts = field(default_factory=FixedActiveAlerts)
     events: RecordingEvents = field(default_factory=RecordingEvents)
-    clock: SteppingClock = field(default_factory=SteppingClock)
+    clock: SteppingClock | ManualClock = field(default_factory=SteppingClock)
+    policy: HealthPolicy = field(default_factory=HealthPolicy)
 
     @property
     def service(self) -> DeviceService:
-        return DeviceService(self.repository, self.registry, self.alerts, self.events, self.clock)
+        return DeviceService(self.repository, self.registry, self.alerts, self.events, self.clock, self.policy)
+
+    @property
+    def liveness(self) -> LivenessService:
+        return LivenessService(self.repository, self.events, self.clock, self.policy)
+
+    async def stored(self, device_id: str, organization_id: str = "org-1") -> Device:
+        device = await self.repository.get(organization_id, device_id)
+        assert device is not None, f"{device_id} is not stored"
+        return device

@@ -7,17 +7,21 @@ import pytest
 from services.device.domain.commands import ListDevices
 from services.device.domain.errors import DeviceNotFound
 from services.device.domain.model import DeviceStatus
-from services.kernel.caller import Role
+from services.kernel.caller import Caller, Role
 from services.kernel.errors import PermissionDenied, ValidationFailed
 from tests.unit.device.builders import caller, make_device
 from tests.unit.device.fakes import Harness
+
+TELEMETRY = Caller.service("telemetry")
 
 
 @pytest.mark.parametrize("role", list(Role))
 async def test_any_role_of_the_organization_gets_a_device(harness: Harness, role: Role) -> None:
     device = make_device()
     await harness.repository.add(device)
-    assert await harness.service.get(caller(role, user="someone-else"), device.device_id) == device
+    view = await harness.service.get(caller(role, user="someone-else"), device.device_id)
+    assert view.device == device
+    assert view.health is None, "no health before any activity"
 
 
 async def test_another_organizations_device_is_not_found(harness: Harness) -> None:
@@ -44,7 +48,7 @@ async def test_list_defaults_to_the_callers_organization_and_echoes_filters(harn
     await harness.repository.add(make_device(name="gamma", status=DeviceStatus.ONLINE, organization_id="org-2"))
     command = ListDevices(status="online", device_type="temperature-sensor-v2")
     listing = await harness.service.list_devices(caller(Role.VIEWER), command)
-    assert listing.page.items == [online]
+    assert [v.device for v in listing.page.items] == [online]
     assert listing.page.total_items == 1
     assert listing.filters == {"status": "online", "deviceType": "temperature-sensor-v2"}
 
@@ -72,7 +76,7 @@ async def test_list_pages_through_devices_sorted_by_name(harness: Harness) -> No
         await harness.repository.add(make_device(name=name))
     command = ListDevices(page=2, page_size=3, sort_order="desc")
     listing = await harness.service.list_devices(caller(), command)
-    assert [d.name for d in listing.page.items] == ["alpha"]
+    assert [v.device.name for v in listing.page.items] == ["alpha"]
     assert (listing.page.total_pages, listing.page.has_previous, listing.page.has_next) == (2, True, False)
 
 
@@ -85,6 +89,27 @@ async def test_batch_get_returns_live_devices_of_the_organization_in_the_order_a
     asked = [second.device_id, deleted.device_id, foreign.device_id, "dev-missing", first.device_id, second.device_id]
     found = await harness.service.batch_get(caller(Role.VIEWER), asked)
     assert found == [second, first]
+
+
+async def test_a_service_batch_gets_devices_of_every_organization(harness: Harness) -> None:
+    mine, foreign = make_device(), make_device(organization_id="org-2")
+    deleted = make_device(organization_id="org-3", status=DeviceStatus.DELETED)
+    for device in [mine, foreign, deleted]:
+        await harness.repository.add(device)
+    asked = [foreign.device_id, deleted.device_id, "dev-missing", mine.device_id]
+    assert await harness.service.batch_get(TELEMETRY, asked) == [foreign, mine]
+    with_deleted = await harness.service.batch_get(TELEMETRY, asked, include_deleted=True)
+    assert with_deleted == [foreign, deleted, mine]
+    assert with_deleted[1].status is DeviceStatus.DELETED
+
+
+async def test_a_user_asking_for_deleted_devices_still_sees_only_their_organization(harness: Harness) -> None:
+    deleted = make_device(status=DeviceStatus.DELETED)
+    foreign = make_device(organization_id="org-2", status=DeviceStatus.DELETED)
+    for device in [deleted, foreign]:
+        await harness.repository.add(device)
+    found = await harness.service.batch_get(caller(), [deleted.device_id, foreign.device_id], include_deleted=True)
+    assert found == [deleted]
 
 
 async def test_batch_get_is_limited_to_500_ids(harness: Harness) -> None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 
 from services.device.domain.commands import UpdateDevice
-from services.device.domain.errors import DeviceAccessDenied, DeviceAlreadyExists, DeviceNotFound, InvalidDeviceData
-from services.device.domain.model import DeviceStatus, FieldChange, Location
+from services.device.domain.errors import (
+    DeviceAccessDenied,
+    DeviceAlreadyExists,
+    DeviceChangedConcurrently,
+    DeviceNotFound,
+    InvalidDeviceData,
+)
+from services.device.domain.model import DeviceStatus, FieldChange, Location, StatusChange
+from services.device.domain.service import MAX_ATTEMPTS
 from services.kernel.caller import Role
 from services.kernel.errors import PermissionDenied
 from tests.unit.device.builders import caller, make_device
-from tests.unit.device.fakes import Harness
+from tests.unit.device.fakes import ConcurrentWriterRepository, Harness
 
 
 async def stored(harness: Harness, **overrides: object) -> str:
@@ -30,7 +37,7 @@ async def test_the_operator_who_registered_the_device_updates_it(harness: Harnes
         metadata={"serialNumber": "SN-1", "model": "TSv3"},
         status="maintenance",
     )
-    updated = await harness.service.update(owner, command)
+    updated = (await harness.service.update(owner, command)).device
     assert updated.name == "Renamed-Sensor"
     assert updated.location == Location(1.5, 2.5, "Lab 2")
     assert updated.tags == ("lab",)
@@ -70,7 +77,9 @@ async def test_changes_are_listed_newest_first(harness: Harness) -> None:
 async def test_an_update_that_changes_nothing_records_nothing(harness: Harness) -> None:
     device_id = await stored(harness)
     before = await harness.repository.get("org-1", device_id)
-    after = await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, name="Office-Temp-Sensor-1"))
+    after = (
+        await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, name="Office-Temp-Sensor-1"))
+    ).device
     assert after == before
     assert (await harness.service.list_changes(caller(), device_id, None, None)).total_items == 0
     assert harness.events.published == []
@@ -98,7 +107,7 @@ async def test_an_operator_cannot_update_someone_elses_device(harness: Harness) 
 
 async def test_an_admin_updates_any_device_of_the_organization(harness: Harness) -> None:
     device_id = await stored(harness)
-    updated = await harness.service.update(caller(Role.ADMIN, user="user-x"), UpdateDevice(device_id, tags=[]))
+    updated = (await harness.service.update(caller(Role.ADMIN, user="user-x"), UpdateDevice(device_id, tags=[]))).device
     assert updated.tags == ()
 
 
@@ -128,4 +137,31 @@ async def test_changing_the_serial_number_keeps_it_unique(harness: Harness) -> N
         await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, metadata={"serialNumber": "SN-1"}))
     assert refused.value.details == {"serialNumber": "SN-1", "deviceId": holder}
     moved = await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, metadata={"serialNumber": "SN-3"}))
-    assert moved.serial_number == "SN-3"
+    assert moved.device.serial_number == "SN-3"
+
+
+async def test_a_manual_status_change_is_logged_for_uptime(harness: Harness) -> None:
+    device_id = await stored(harness, status=DeviceStatus.ONLINE)
+    updated = await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, status="maintenance"))
+    assert updated.device.activity.status_changes == (
+        StatusChange(updated.device.updated_at, DeviceStatus.MAINTENANCE),
+    )
+
+
+async def test_an_update_meeting_a_concurrent_write_is_applied_to_the_fresh_device() -> None:
+    harness = Harness(repository=ConcurrentWriterRepository())
+    device_id = await stored(harness)
+    await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, name="Renamed-Sensor"))
+    assert harness.repository.interfered == [device_id]
+    assert (await harness.stored(device_id)).name == "Renamed-Sensor"
+    assert (await harness.service.list_changes(caller(), device_id, None, None)).total_items == 1
+    assert harness.events.kinds() == ["updated"]
+
+
+async def test_an_update_that_keeps_meeting_concurrent_writes_is_a_conflict() -> None:
+    harness = Harness(repository=ConcurrentWriterRepository(interfere=MAX_ATTEMPTS))
+    device_id = await stored(harness)
+    with pytest.raises(DeviceChangedConcurrently):
+        await harness.service.update(caller(Role.ADMIN), UpdateDevice(device_id, name="Renamed-Sensor"))
+    assert (await harness.stored(device_id)).name == "Office-Temp-Sensor-1"
+    assert harness.events.published == []
