@@ -1,4 +1,5 @@
-"""The JSON request body: read within a size limit, parsed with orjson, checked, merged with json_format.
+"""The JSON request body: read within a size limit, parsed with orjson, checked, merged with json_format —
+or, when the rule's body is a google.api.HttpBody, handed on raw.
 
 json_format would also refuse unknown keys, but its message names internal proto types; checking the keys
 against the descriptors first gives the client a 400 that names the key by its JSON path
@@ -54,6 +55,14 @@ def parse_json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise HttpError(400, "INVALID_JSON", f"the request body is not valid JSON: {error}") from None
+
+
+def fill_http_body(route: HttpRoute, raw: bytes, content_type: str | None, message: Message) -> None:
+    """A google.api.HttpBody body: the bytes and content type as sent, for the service to parse (the size
+    limit still applied while reading). POST /telemetry uses it so that one malformed record fails alone."""
+    target: Any = getattr(message, route.body_field.name) if route.body_field is not None else message
+    target.content_type = content_type or "application/json"
+    target.data = raw
 
 
 def merge_body(route: HttpRoute, document: Any, message: Message, path_texts: list[str]) -> None:

@@ -83,7 +83,8 @@ def _operation(route: HttpRoute, builder: SchemaBuilder, comments: dict[str, str
         "parameters": _parameters(route, builder),
     }
     if route.body:
-        operation["requestBody"] = {"content": {"application/json": {"schema": _request_body(route, builder)}}}
+        body_schema = _request_body(route, builder, comments)
+        operation["requestBody"] = {"content": {"application/json": {"schema": body_schema}}}
     success = _json_response(description or "Success", _response_schema(route, builder))
     operation["responses"] = {str(route.success_code): success} | {
         status: {"$ref": "#/components/responses/" + name}
@@ -108,7 +109,11 @@ def _parameter(name: str, where: str, required: bool, schema: Schema) -> Schema:
     return parameter
 
 
-def _request_body(route: HttpRoute, builder: SchemaBuilder) -> Schema:
+def _request_body(route: HttpRoute, builder: SchemaBuilder, comments: dict[str, str]) -> Schema:
+    if route.raw_body:
+        # Any JSON document, parsed by the service itself; the field's comment says what it holds.
+        described = route.body_field.full_name if route.body_field is not None else route.method.input_type.full_name
+        return {"description": comments[described]} if comments.get(described) else {}
     if route.body_field is not None:
         return builder.field(route.body_field)
     in_path = frozenset(b.path[0].name for b in route.path_bindings if len(b.path) == 1)

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import message_factory
-from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
 from gateway.catalog import UpstreamService
@@ -23,6 +23,8 @@ from gateway.fields import FieldBinding, binding_for, is_repeated, is_text_field
 from services.runtime.proto_options import allows_anonymous, method_path, success_code
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+# A request body of this type travels as sent (bytes and content type), not parsed as the message's JSON form.
+HTTP_BODY = "google.api.HttpBody"
 # googleapis-common-protos types the extension as a plain FieldDescriptor, which Extensions[...] refuses.
 HTTP_RULE_OPTION: Any = annotations_pb2.http
 
@@ -62,6 +64,8 @@ class HttpRoute:
     request_class: type[Message]
     response_class: type[Message]
     binding_index: int = 0  # 0 for the rule itself, 1… for its additional_bindings
+    # The body is a google.api.HttpBody (the body field's type, or with body "*" the request's own type).
+    raw_body: bool = False
 
     @property
     def rpc_path(self) -> str:
@@ -145,6 +149,17 @@ def _route(service: UpstreamService, method: MethodDescriptor, rule: http_pb2.Ht
         request_class=message_factory.GetMessageClass(request),
         response_class=message_factory.GetMessageClass(method.output_type),
         binding_index=index,
+        raw_body=_is_raw_body(rule.body, body_field, request),
+    )
+
+
+def _is_raw_body(body: str, body_field: FieldDescriptor | None, request: Descriptor) -> bool:
+    if body == "*":
+        return request.full_name == HTTP_BODY
+    return (
+        body_field is not None
+        and body_field.message_type is not None
+        and body_field.message_type.full_name == HTTP_BODY
     )
 
 

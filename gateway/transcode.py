@@ -13,7 +13,7 @@ import orjson
 from google.protobuf.message import Message
 from starlette.types import Receive, Scope, Send
 
-from gateway.body import ClientDisconnected, merge_body, parse_json, read_body
+from gateway.body import ClientDisconnected, fill_http_body, merge_body, parse_json, read_body
 from gateway.errors import HttpError, error_body, from_domain_error, from_rpc_error, validation_error
 from gateway.fields import FieldBinding, is_map, is_repeated
 from gateway.render import JsonRenderer
@@ -25,7 +25,7 @@ from services.runtime.context import request_id_var
 
 # Where the matched route is left in the ASGI scope for the access log.
 ROUTE_SCOPE_KEY = "iotmon.route"
-_FORWARDED_HEADERS = {b"authorization", b"traceparent", b"content-length"}
+_FORWARDED_HEADERS = {b"authorization", b"traceparent", b"content-length", b"content-type"}
 
 
 class Transcoder:
@@ -88,7 +88,10 @@ class Transcoder:
         message = route.request_class()
         if route.body:
             raw = await read_body(receive, headers.get("content-length"), self._max_body_bytes)
-            merge_body(route, parse_json(raw), message, match.values)
+            if route.raw_body:
+                fill_http_body(route, raw, headers.get("content-type"), message)
+            else:
+                merge_body(route, parse_json(raw), message, match.values)
         for binding, text in zip(route.path_bindings, match.values, strict=True):
             apply_binding(binding, message, [text], binding.name)
         query_string: bytes = scope.get("query_string", b"")

@@ -37,6 +37,11 @@ class InProcessBus:
     def subscribe(self, pattern: str, handler: Handler) -> None:
         self._subscribers.append((pattern.replace("#", "*"), handler))
 
+    def has_subscribers(self, routing_key: str) -> bool:
+        """Whether an event on this key would reach anyone: a publisher may skip building a costly event
+        (telemetry.readings_stored carries every reading of a batch) that nobody in the process receives."""
+        return any(fnmatch.fnmatchcase(routing_key, p) for p, _ in self._subscribers)
+
     async def publish(self, routing_key: str, event: Message) -> None:
         payload = event.SerializeToString()
         targets = [h for p, h in self._subscribers if fnmatch.fnmatchcase(routing_key, p)]

@@ -33,7 +33,10 @@ class RejectReason(StrEnum):
     TIMESTAMP_TOO_OLD = "TIMESTAMP_TOO_OLD"  # older than the retention period
 
 
-@dataclass(frozen=True, slots=True)
+# RawRecord and Reading are built once per record on the hot path: not frozen, because a frozen dataclass's
+# __init__ costs about four times a plain one's (≈ 2 µs against 0.5 µs, a fifth of the per-record budget).
+# Treat them as immutable all the same.
+@dataclass(slots=True)
 class RawRecord:
     """One record as a source received it, before anything is checked.
 
@@ -51,7 +54,7 @@ class RawRecord:
     topic_device_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """A validated, transformed record: the values of one device at one instant."""
 
@@ -81,7 +84,9 @@ class DeadLetter:
     message: str
     source: Source
     received_at_ms: int
-    organization_id: str | None  # None when the device (hence its organization) is unknown
+    # The organization the record was sent for (the HTTP/gRPC caller's) or else its device's; None when neither
+    # is known (an unknown device over MQTT/Kinesis: only service principals see those).
+    organization_id: str | None
     device_id: str | None
 
 
@@ -95,13 +100,15 @@ class DeviceInfo:
     deleted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per device and batch, on the hot path: not frozen (see RawRecord)
 class DeviceActivity:
     """Per device and batch: the newest reading and how many readings were stored or refused."""
 
     device_id: str
     organization_id: str
-    last_seen_ms: int
+    # The newest accepted reading's time and values; None and {} when every record of the batch was refused
+    # (the device still counts the refusals towards its data quality).
+    last_seen_ms: int | None
     last_values: dict[str, float]
     accepted: int
     rejected: int

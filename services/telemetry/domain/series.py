@@ -44,7 +44,9 @@ class SeriesQuery:
     aggregate: Aggregate = Aggregate.AVG
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a history answer builds thousands at once (a month of 15m buckets of 4 metrics is 11,520), and a
+# frozen dataclass's __init__ costs three times a plain one's (9 ms against 3 ms for those). Treat as immutable.
+@dataclass(slots=True)
 class SeriesPoint:
     device_id: str
     metric: str

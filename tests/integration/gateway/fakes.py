@@ -137,10 +137,18 @@ class FakeDevices(device_pb2_grpc.DeviceServiceServicer):
 
 
 class FakeTelemetry(telemetry_pb2_grpc.TelemetryServiceServicer):
-    """Echoes the history query back, so tests see what the gateway built from the query string."""
+    """Echoes the history query back, so tests see what the gateway built from the query string; accepts
+    every byte of an ingest body, failing record 0 when the body mentions "bad"."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
+
+    async def IngestTelemetry(self, request: telemetry_pb2.IngestTelemetryRequest, context: Any) -> Any:
+        self.recorder.record(request, context)
+        failed = [telemetry_pb2.RecordFailure(index=0, reason="OUT_OF_RANGE", message="bad")]
+        return telemetry_pb2.IngestTelemetryResponse(
+            accepted=len(request.payload.data), failed=failed if b"bad" in request.payload.data else []
+        )
 
     async def GetDeviceHistory(self, request: telemetry_pb2.GetDeviceHistoryRequest, context: Any) -> Any:
         self.recorder.record(request, context)

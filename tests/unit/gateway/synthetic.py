@@ -3,7 +3,7 @@ fields, typed path variables, conflicting or unsupported templates)."""
 
 from __future__ import annotations
 
-from google.api import annotations_pb2
+from google.api import annotations_pb2, httpbody_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, timestamp_pb2
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 
@@ -12,7 +12,7 @@ from gateway.catalog import UpstreamService
 FieldProto = descriptor_pb2.FieldDescriptorProto
 PACKAGE = "tests.gateway.v1"
 # The file imports timestamp.proto, which must be in the pool first.
-_DEPENDENCIES = (annotations_pb2, timestamp_pb2)
+_DEPENDENCIES = (annotations_pb2, httpbody_pb2, timestamp_pb2)
 
 
 def _field(message: descriptor_pb2.DescriptorProto, name: str, number: int, kind: int, **extra: object) -> None:
@@ -32,7 +32,7 @@ def _file(name: str, rules: dict[str, dict[str, str]]) -> descriptor_pb2.FileDes
         name=f"tests/gateway/{name}.proto",
         package=f"{PACKAGE}.{name}",
         syntax="proto3",
-        dependency=["google/api/annotations.proto", "google/protobuf/timestamp.proto"],
+        dependency=["google/api/annotations.proto", "google/api/httpbody.proto", "google/protobuf/timestamp.proto"],
     )
     prefix = f".{PACKAGE}.{name}"
     thing = file.message_type.add(name="Thing")
@@ -54,7 +54,9 @@ def _file(name: str, rules: dict[str, dict[str, str]]) -> descriptor_pb2.FileDes
         )
         http = method.options.Extensions[annotations_pb2.http]
         for key, value in rule.items():
-            if key == "custom":
+            if key == "input":
+                method.input_type = value
+            elif key == "custom":
                 http.custom.kind, http.custom.path = value.split(" ", 1)
             elif key == "additional":
                 verb, path = value.split(" ", 1)
@@ -67,7 +69,8 @@ def _file(name: str, rules: dict[str, dict[str, str]]) -> descriptor_pb2.FileDes
 def thing_service(name: str, rules: dict[str, dict[str, str]]) -> UpstreamService:
     """A ThingService in package tests.gateway.v1.<name>, one method per rule (e.g. {"get": "/things"}).
 
-    Besides HttpRule's own fields a rule may hold "custom": "KIND /path" and "additional": "verb /path".
+    Besides HttpRule's own fields a rule may hold "custom": "KIND /path", "additional": "verb /path" and
+    "input": ".full.MessageName" (another request type than ThingRequest).
     """
     pool = descriptor_pool.Default()
     try:

@@ -1,0 +1,65 @@
+"""TelemetryEvents on the event bus: iot.telemetry.v1 events on routing keys telemetry.*.
+
+A batch can hold readings of several organizations; each event carries one organization in its meta, so a
+batch becomes one ReadingsStored event per organization. Building it costs about as much per reading as
+validating one (protobuf maps are slow to fill from Python), so when the bus can tell that nobody receives
+the event (the in-process bus of `iotmon up` before any consumer subscribes), it is not built at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from google.protobuf import timestamp_pb2
+from iot.telemetry.v1 import events_pb2
+
+from services.runtime.bus import EventPublisher, event_meta
+from services.telemetry.domain.model import Reading
+
+READINGS_STORED = "telemetry.readings_stored"
+ANOMALY_DETECTED = "telemetry.anomaly_detected"
+
+
+@runtime_checkable
+class KnowsSubscribers(Protocol):
+    def has_subscribers(self, routing_key: str) -> bool: ...
+
+
+class BusTelemetryEvents:
+    def __init__(self, bus: EventPublisher):
+        self._bus = bus
+
+    async def readings_stored(self, readings: Sequence[Reading]) -> None:
+        bus = self._bus
+        if isinstance(bus, KnowsSubscribers) and not bus.has_subscribers(READINGS_STORED):
+            return
+        by_organization: dict[str, list[Reading]] = {}
+        for reading in readings:
+            by_organization.setdefault(reading.organization_id, []).append(reading)
+        for organization_id, own in by_organization.items():
+            event = events_pb2.ReadingsStored(meta=event_meta(organization_id))
+            add = event.readings.add
+            for reading in own:
+                message = add(device_id=reading.device_id, values=reading.values)
+                if reading.anomalies:
+                    message.anomalies.extend(sorted(reading.anomalies))
+                seconds, millis = divmod(reading.timestamp_ms, 1000)
+                message.timestamp.seconds, message.timestamp.nanos = seconds, millis * 1_000_000
+            await self._bus.publish(READINGS_STORED, event)
+
+    async def anomaly_detected(self, reading: Reading, metric: str, score: float) -> None:
+        event = events_pb2.AnomalyDetected(
+            meta=event_meta(reading.organization_id),
+            device_id=reading.device_id,
+            metric=metric,
+            value=reading.values[metric],
+            score=score,
+            timestamp=timestamp_of(reading.timestamp_ms),
+        )
+        await self._bus.publish(ANOMALY_DETECTED, event)
+
+
+def timestamp_of(timestamp_ms: int) -> timestamp_pb2.Timestamp:
+    seconds, millis = divmod(timestamp_ms, 1000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=millis * 1_000_000)

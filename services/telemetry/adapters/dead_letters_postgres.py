@@ -1,0 +1,145 @@
+"""The production DeadLetterStore: a PostgreSQL table (asyncpg), beside the time series.
+
+The record is kept as JSONB, so operators can query dead letters in SQL; a letter added again under its id
+replaces the stored one (a replay that failed anew, the same record refused twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.kernel.pagination import Page, PageRequest
+from services.telemetry.domain.model import DeadLetter, RejectReason, Source
+
+TABLE = "telemetry_dead_letters"
+_COLUMNS = "dead_letter_id, organization_id, device_id, reason, message, source, received_at_ms, record"
+
+
+def _schema_sql(table: str) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    dead_letter_id TEXT PRIMARY KEY,
+    organization_id TEXT,
+    device_id TEXT,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL,
+    source TEXT NOT NULL,
+    received_at_ms BIGINT NOT NULL,
+    record JSONB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_by_time ON {table} (organization_id, received_at_ms, dead_letter_id);
+CREATE INDEX IF NOT EXISTS {TABLE}_all_by_time ON {table} (received_at_ms, dead_letter_id);
+"""
+
+
+class PostgresDeadLetterStore:
+    def __init__(self, pool: asyncpg.Pool, table: str = TABLE, *, owns_pool: bool = True):
+        self._pool = pool
+        self._table = table
+        self._owns_pool = owns_pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, schema: str | None = None) -> PostgresDeadLetterStore:
+        """Connect and create the table when missing (in `schema` when given, e.g. one per test run)."""
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        table = f'"{schema}".{TABLE}' if schema else TABLE
+        async with pool.acquire() as connection:
+            if schema:
+                await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await connection.execute(_schema_sql(table))
+        return cls(pool, table)
+
+    async def add(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS.split(", ")[1:])
+        await self._pool.executemany(
+            f"INSERT INTO {self._table} ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) "
+            f"ON CONFLICT (dead_letter_id) DO UPDATE SET {updates}",
+            [_row(letter) for letter in letters],
+        )
+
+    async def page(
+        self,
+        organization_id: str | None,
+        page: PageRequest,
+        *,
+        device_id: str | None = None,
+        reason: RejectReason | None = None,
+    ) -> Page[DeadLetter]:
+        where, parameters = _filters(organization_id, device_id, reason)
+        total = await self._pool.fetchval(f"SELECT count(*) FROM {self._table} {where}", *parameters)
+        n = len(parameters)
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM {self._table} {where} "
+            f"ORDER BY received_at_ms DESC, dead_letter_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+            *parameters,
+            page.page_size,
+            page.offset,
+        )
+        return Page([_letter(row) for row in rows], page, int(total))
+
+    async def oldest(
+        self,
+        organization_id: str | None,
+        limit: int,
+        *,
+        device_id: str | None = None,
+        reason: RejectReason | None = None,
+    ) -> list[DeadLetter]:
+        where, parameters = _filters(organization_id, device_id, reason)
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM {self._table} {where} "
+            f"ORDER BY received_at_ms, dead_letter_id LIMIT ${len(parameters) + 1}",
+            *parameters,
+            limit,
+        )
+        return [_letter(row) for row in rows]
+
+    async def remove(self, dead_letter_ids: Collection[str]) -> None:
+        if dead_letter_ids:
+            await self._pool.execute(f"DELETE FROM {self._table} WHERE dead_letter_id = ANY($1)", list(dead_letter_ids))
+
+    async def close(self) -> None:
+        if self._owns_pool:
+            await self._pool.close()
+
+
+def _filters(organization_id: str | None, device_id: str | None, reason: RejectReason | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    parameters: list[Any] = []
+    for column, value in (("organization_id", organization_id), ("device_id", device_id), ("reason", reason)):
+        if value is not None:
+            parameters.append(str(value))
+            clauses.append(f"{column} = ${len(parameters)}")
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), parameters
+
+
+def _row(letter: DeadLetter) -> tuple[Any, ...]:
+    return (
+        letter.dead_letter_id,
+        letter.organization_id,
+        letter.device_id,
+        letter.reason.value,
+        letter.message,
+        letter.source.value,
+        letter.received_at_ms,
+        orjson.dumps(letter.record).decode(),
+    )
+
+
+def _letter(row: asyncpg.Record) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=row["dead_letter_id"],
+        record=orjson.loads(row["record"]),
+        reason=RejectReason(row["reason"]),
+        message=row["message"],
+        source=Source(row["source"]),
+        received_at_ms=int(row["received_at_ms"]),
+        organization_id=row["organization_id"],
+        device_id=row["device_id"],
+    )

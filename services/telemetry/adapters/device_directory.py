@@ -1,0 +1,109 @@
+"""DeviceDirectory over gRPC: BatchGetDevices on the device service, as the telemetry service itself.
+
+Every batch of telemetry needs the device of each record (organization, type, deleted or not), so answers
+are cached: a found device for `positive_ttl` seconds, an unknown id for `negative_ttl` (an unknown device
+flooding the pipeline must not turn into one RPC per batch, and a device registered a moment later must not
+stay refused for long). Device events on the bus, when the bus delivers them to this process, drop an entry
+at once: a deleted device stops being accepted without waiting for the TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+
+import grpc
+import grpc.aio
+from iot.device.v1 import device_pb2, device_pb2_grpc, events_pb2
+
+from services.kernel.errors import Unavailable
+from services.telemetry.domain.model import DeviceInfo
+
+log = logging.getLogger("iotmon.telemetry.devices")
+
+MAX_IDS_PER_CALL = 500  # what BatchGetDevices accepts
+DELETED_STATUS = "deleted"
+UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# Device events that can change what telemetry knows of a device, and how to find the device id in each.
+DEVICE_EVENTS: dict[str, Callable[[bytes], str]] = {
+    "device.registered": lambda payload: events_pb2.DeviceRegistered.FromString(payload).device.device_id,
+    "device.updated": lambda payload: events_pb2.DeviceUpdated.FromString(payload).device.device_id,
+    "device.deleted": lambda payload: events_pb2.DeviceDeleted.FromString(payload).device_id,
+}
+
+
+class GrpcDeviceDirectory:
+    """The channel must carry the telemetry service's own token (open_channel(..., service_tokens=...)):
+    BatchGetDevices is internal and answers for every organization only to services."""
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        positive_ttl: float = 30.0,
+        negative_ttl: float = 5.0,
+        timeout_seconds: float = 5.0,
+        max_entries: int = 500_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._stub = device_pb2_grpc.DeviceServiceStub(channel)
+        self._positive_ttl = positive_ttl
+        self._negative_ttl = negative_ttl
+        self._timeout = timeout_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        # device id → (the device or None for unknown, when the entry expires)
+        self._cache: dict[str, tuple[DeviceInfo | None, float]] = {}
+        self.calls = 0  # BatchGetDevices calls made, for tests and the stats line
+
+    async def lookup(self, device_ids: Collection[str]) -> dict[str, DeviceInfo]:
+        now = self._clock()
+        found: dict[str, DeviceInfo] = {}
+        missing: list[str] = []
+        cache = self._cache
+        for device_id in device_ids:
+            entry = cache.get(device_id)
+            if entry is None or entry[1] <= now:
+                missing.append(device_id)
+            elif entry[0] is not None:
+                found[device_id] = entry[0]
+        if missing:
+            found.update(await self._fetch(missing, now))
+        return found
+
+    def invalidate(self, device_id: str) -> None:
+        self._cache.pop(device_id, None)
+
+    async def on_device_event(self, routing_key: str, payload: bytes) -> None:
+        """Bus handler for device.*: forget the device the event is about."""
+        device_id_of = DEVICE_EVENTS.get(routing_key)
+        if device_id_of is not None:
+            self.invalidate(device_id_of(payload))
+
+    async def _fetch(self, device_ids: list[str], now: float) -> dict[str, DeviceInfo]:
+        fetched: dict[str, DeviceInfo] = {}
+        for start in range(0, len(device_ids), MAX_IDS_PER_CALL):
+            chunk = device_ids[start : start + MAX_IDS_PER_CALL]
+            request = device_pb2.BatchGetDevicesRequest(device_ids=chunk, include_deleted=True)
+            self.calls += 1
+            try:
+                reply = await self._stub.BatchGetDevices(request, timeout=self._timeout)
+            except grpc.aio.AioRpcError as error:
+                if error.code() in UNREACHABLE:
+                    raise Unavailable("the device service did not answer; the batch was not ingested") from None
+                raise
+            for device in reply.devices:
+                fetched[device.device_id] = DeviceInfo(
+                    device.device_id, device.organization_id, device.type, device.status == DELETED_STATUS
+                )
+        self._remember(device_ids, fetched, now)
+        return fetched
+
+    def _remember(self, asked: list[str], fetched: dict[str, DeviceInfo], now: float) -> None:
+        if len(self._cache) + len(asked) > self._max_entries:
+            self._cache.clear()  # rare (a flood of distinct ids): starting over is cheaper than an LRU per lookup
+        positive, negative = now + self._positive_ttl, now + self._negative_ttl
+        for device_id in asked:
+            device = fetched.get(device_id)
+            self._cache[device_id] = (device, positive if device is not None else negative)

@@ -1,0 +1,96 @@
+"""A TimeSeriesStore in memory (IOTMON_TELEMETRY_STORE=memory, unit tests): forgets everything on restart.
+
+Series are kept per (organization, device, metric) as timestamp → value; the first value stored for a
+(device, timestamp, metric) stays, so writing a reading again changes nothing, as the port requires.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from services.telemetry.domain.model import Reading
+from services.telemetry.domain.series import Aggregate, SeriesPoint, SeriesQuery
+
+SeriesKey = tuple[str, str, str]  # organization, device, metric
+
+
+class InMemoryTimeSeriesStore:
+    def __init__(self) -> None:
+        self._series: dict[SeriesKey, dict[int, float]] = {}
+        self.writes = 0  # calls of write(), for tests
+
+    async def write(self, readings: Sequence[Reading]) -> int:
+        self.writes += 1
+        new = 0
+        for reading in readings:
+            for metric, value in reading.values.items():
+                key = (reading.organization_id, reading.device_id, metric)
+                series = self._series.get(key)
+                if series is None:
+                    series = self._series[key] = {}
+                if reading.timestamp_ms not in series:
+                    series[reading.timestamp_ms] = value
+                    new += 1
+        return new
+
+    async def query(self, query: SeriesQuery) -> list[SeriesPoint]:
+        points: list[SeriesPoint] = []
+        for device_id in sorted(query.device_ids):
+            for metric in self._metrics(query, device_id):
+                series = self._series.get((query.organization_id, device_id, metric), {})
+                inside = sorted((t, v) for t, v in series.items() if query.start_ms <= t < query.end_ms)
+                if query.bucket_ms is None:
+                    points.extend(SeriesPoint(device_id, metric, t, v) for t, v in inside)
+                else:
+                    points.extend(_buckets(device_id, metric, inside, query.bucket_ms, query.aggregate))
+        return points
+
+    async def count(self, organization_id: str | None = None, device_id: str | None = None) -> int:
+        return sum(
+            len(series)
+            for (organization, device, _), series in self._series.items()
+            if organization_id in (None, organization) and device_id in (None, device)
+        )
+
+    async def close(self) -> None:
+        self._series.clear()
+
+    def _metrics(self, query: SeriesQuery, device_id: str) -> list[str]:
+        if query.metrics:
+            return sorted(query.metrics)
+        return sorted({m for (o, d, m) in self._series if o == query.organization_id and d == device_id})
+
+
+def _buckets(
+    device_id: str, metric: str, inside: list[tuple[int, float]], bucket_ms: int, aggregate: Aggregate
+) -> list[SeriesPoint]:
+    grouped: dict[int, list[float]] = {}
+    for timestamp, value in inside:
+        grouped.setdefault(timestamp - timestamp % bucket_ms, []).append(value)
+    combine = AGGREGATES[aggregate]
+    return [SeriesPoint(device_id, metric, start, combine(values)) for start, values in sorted(grouped.items())]
+
+
+def _percentile(fraction: float) -> Callable[[list[float]], float]:
+    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
+
+    def compute(values: list[float]) -> float:
+        ordered = sorted(values)
+        position = fraction * (len(ordered) - 1)
+        low, high = math.floor(position), math.ceil(position)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return compute
+
+
+AGGREGATES: dict[Aggregate, Callable[[list[float]], float]] = {
+    Aggregate.AVG: lambda values: sum(values) / len(values),
+    Aggregate.MIN: min,
+    Aggregate.MAX: max,
+    Aggregate.SUM: sum,
+    Aggregate.COUNT: lambda values: float(len(values)),
+    Aggregate.P50: _percentile(0.5),
+    Aggregate.P95: _percentile(0.95),
+    Aggregate.P99: _percentile(0.99),
+}
