@@ -30,6 +30,7 @@ from gateway.settings import GatewaySettings
 from gateway.transcode import Transcoder
 from gateway.upstream import Upstreams
 from services.runtime.auth import TokenVerifier
+from services.runtime.bus import EventBus
 from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
 
 log = logging.getLogger("iotmon.gateway")
@@ -41,6 +42,7 @@ def create_app(
     verifier: TokenVerifier | None = None,
     addresses: dict[str, str] | None = None,
     gateway_settings: GatewaySettings | None = None,
+    bus: EventBus | None = None,
 ) -> Starlette:
     """The gateway app. `addresses` overrides settings.<svc>_addr per service name; the rest keep theirs."""
     options = gateway_settings or GatewaySettings()

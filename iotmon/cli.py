@@ -8,13 +8,12 @@ iotmon token   print a signed development token that a running `iotmon up` accep
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from iotmon.loop import run as run_coroutine
 from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
 
 GATEWAY = "gateway"
@@ -100,23 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     from iotmon import run
 
     if args.command == "up":
-        return _run(run.up(_settings(args), args.port, args.log_level or "WARNING"))
+        return run_coroutine(run.up(_settings(args), args.port, args.log_level or "WARNING"))
     port = args.port if args.port is not None else (8080 if args.service == GATEWAY else DEFAULT_PORTS[args.service])
-    return _run(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))
-
-
-def _run(main: Coroutine[Any, Any, int]) -> int:
-    """uvloop when present (it comes with uvicorn[standard]): its transports and loop cost less per request,
-    which bench/gateway_overhead.py measures; plain asyncio otherwise or with IOTMON_EVENT_LOOP=asyncio."""
-    if os.environ.get("IOTMON_EVENT_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                return runner.run(main)
-    return asyncio.run(main)
+    return run_coroutine(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))
 
 
 def _token(args: argparse.Namespace) -> int:

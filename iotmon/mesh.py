@@ -14,7 +14,8 @@ from typing import Any
 import uvicorn
 
 from services.runtime.auth import TokenVerifier
-from services.runtime.bus import InProcessBus
+from services.runtime.bus import EventBus
+from services.runtime.bus_select import open_bus
 from services.runtime.server import BoundServer, RunningServer
 from services.runtime.service import Bootstrap, BuildContext
 from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
@@ -92,27 +93,30 @@ async def start_mesh(
     addresses = {name: settings.addr(name) for name in SERVICE_NAMES} | {n: b.address for n, b in bound.items()}
     settings = settings.model_copy(update={f"{name}_addr": addr for name, addr in addresses.items()})
     mesh = Mesh(settings, addresses)
-    bus = InProcessBus()
+    bus = open_bus(settings)
     try:
         for name in (n for n in START_ORDER if n in services):
             ctx = BuildContext(settings=settings, bus=bus, resources=mesh.resources)
             built = await load_bootstrap(name)(ctx)
             mesh.servers.append(await bound[name].start(built.registrations))
             mesh.tasks.extend(asyncio.create_task(job()) for job in built.background)
+        # Consuming starts once every service subscribed; the bus closes after the servers drained.
+        mesh.resources.push_async_callback(bus.close)
+        await bus.start()
         if gateway_port is not None:
-            await _start_gateway(mesh, verifier, gateway_port)
+            await _start_gateway(mesh, verifier, gateway_port, bus)
     except BaseException:
         await mesh.stop()
         raise
     return mesh
 
 
-async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int) -> None:
+async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int, bus: EventBus) -> None:
     from gateway.app import create_app
 
     settings = mesh.settings
     sock = _bind_socket(settings.host, port)
-    app = create_app(settings, verifier=verifier, addresses=mesh.addresses)
+    app = create_app(settings, verifier=verifier, addresses=mesh.addresses, bus=bus)
     # No uvicorn access log (the gateway writes its own JSON line), no Server header, and no proxy-header
     # rewriting: behind the AWS load balancer X-Forwarded-For is logged as sent, not trusted as the peer.
     config = uvicorn.Config(

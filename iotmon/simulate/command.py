@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from iotmon.loop import run as run_coroutine
 from iotmon.simulate.errors import SimulationError
 from iotmon.simulate.options import SimulationOptions
 from iotmon.simulate.runner import simulate
@@ -24,7 +22,7 @@ def run_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"iotmon simulate: {error}\n")
         return 2
     try:
-        summary = _run(simulate(options))
+        summary = run_coroutine(simulate(options))
     except SimulationError as error:
         sys.stderr.write(f"iotmon simulate: {error}\n")
         return 1
@@ -36,17 +34,3 @@ def run_command(args: argparse.Namespace) -> int:
         sys.stderr.write("iotmon simulate: nothing was acknowledged\n")
         return 1
     return 0
-
-
-def _run(main: Coroutine[Any, Any, T]) -> T:
-    """uvloop when present, as `iotmon up` does: it costs less per socket operation (IOTMON_EVENT_LOOP=asyncio
-    chooses the standard loop)."""
-    if os.environ.get("IOTMON_EVENT_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                return runner.run(main)
-    return asyncio.run(main)

@@ -13,7 +13,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 
 from services.kernel.errors import DomainError, ErrorKind
-from services.runtime.bus import EventPublisher
+from services.runtime.bus import EventBus
 from services.runtime.server import ServiceRegistration
 from services.runtime.settings import RuntimeSettings
 
@@ -23,7 +23,7 @@ class BuildContext:
     """What a bootstrap may use: settings, the bus, and a place to register resources to close."""
 
     settings: RuntimeSettings
-    bus: EventPublisher
+    bus: EventBus
     resources: AsyncExitStack = field(default_factory=AsyncExitStack)
 
 

@@ -37,6 +37,14 @@ class RuntimeSettings(BaseSettings):
     service_jwks_path: Path | None = None
     service_token_file: Path | None = None
 
+    # The event bus: RabbitMQ when an AMQP URL is set, else in-process (one process: `iotmon up`).
+    amqp_url: str | None = None
+    bus_exchange: str = "iotmon.events"
+    # Partitions of partitioned subscriptions (alerting's per-device state); every process must agree.
+    bus_partitions: int = Field(default=16, ge=1, le=256)
+    # Deliveries of one event to a failing handler before it goes to the group's dead-letter queue.
+    bus_max_deliveries: int = Field(default=5, ge=1)
+
     # Addresses of the services (host:port), used by the gateway and by services calling each other.
     device_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
     telemetry_addr: str = f"127.0.0.1:{DEFAULT_PORTS['telemetry']}"

@@ -12,14 +12,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import orjson
 from iot.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.runtime.bus import Handler
 from services.runtime.clients import open_channel
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
@@ -87,13 +86,6 @@ class TelemetrySettings(BaseSettings):
     kinesis_lease_seconds: float = Field(default=10.0, gt=0)
 
 
-@runtime_checkable
-class Subscribable(Protocol):
-    """A bus that delivers events to this process (the in-process bus; RabbitMQ later)."""
-
-    def subscribe(self, pattern: str, handler: Handler) -> None: ...
-
-
 async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) -> BuiltService:
     settings = settings or TelemetrySettings()
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -104,8 +96,8 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
     directory = GrpcDeviceDirectory(
         channel, positive_ttl=settings.device_cache_seconds, negative_ttl=settings.unknown_device_cache_seconds
     )
-    if isinstance(ctx.bus, Subscribable):
-        ctx.bus.subscribe("device.#", directory.on_device_event)
+    # Every replica keeps its own directory cache, so every replica hears of every device change.
+    ctx.bus.subscribe("device.#", directory.on_device_event, group=None)
     activity = GrpcDeviceActivitySink(channel, min_interval_seconds=settings.activity_interval_seconds)
     ctx.resources.push_async_callback(activity.close)
     device_types = load_device_types(settings.device_types_file)

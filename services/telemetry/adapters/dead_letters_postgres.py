@@ -7,16 +7,14 @@ replaces the stored one (a replay that failed anew, the same record refused twic
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 
 import asyncpg
-import orjson
 
 from services.kernel.pagination import Page, PageRequest
-from services.telemetry.domain.model import DeadLetter, RejectReason, Source
+from services.telemetry.adapters.dead_letters_rows import COLUMNS, letter_from_row, letter_row, where_clause
+from services.telemetry.domain.model import DeadLetter, RejectReason
 
 TABLE = "telemetry_dead_letters"
-_COLUMNS = "dead_letter_id, organization_id, device_id, reason, message, source, received_at_ms, record"
 
 
 def _schema_sql(table: str) -> str:
@@ -56,11 +54,11 @@ class PostgresDeadLetterStore:
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS.split(", ")[1:])
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS.split(", ")[1:])
         await self._pool.executemany(
-            f"INSERT INTO {self._table} ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) "
+            f"INSERT INTO {self._table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) "
             f"ON CONFLICT (dead_letter_id) DO UPDATE SET {updates}",
-            [_row(letter) for letter in letters],
+            [letter_row(letter) for letter in letters],
         )
 
     async def page(
@@ -71,17 +69,17 @@ class PostgresDeadLetterStore:
         device_id: str | None = None,
         reason: RejectReason | None = None,
     ) -> Page[DeadLetter]:
-        where, parameters = _filters(organization_id, device_id, reason)
+        where, parameters = where_clause(organization_id, device_id, reason, lambda n: f"${n}")
         total = await self._pool.fetchval(f"SELECT count(*) FROM {self._table} {where}", *parameters)
         n = len(parameters)
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM {self._table} {where} "
+            f"SELECT {COLUMNS} FROM {self._table} {where} "
             f"ORDER BY received_at_ms DESC, dead_letter_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
             *parameters,
             page.page_size,
             page.offset,
         )
-        return Page([_letter(row) for row in rows], page, int(total))
+        return Page([letter_from_row(row) for row in rows], page, int(total))
 
     async def oldest(
         self,
@@ -91,14 +89,14 @@ class PostgresDeadLetterStore:
         device_id: str | None = None,
         reason: RejectReason | None = None,
     ) -> list[DeadLetter]:
-        where, parameters = _filters(organization_id, device_id, reason)
+        where, parameters = where_clause(organization_id, device_id, reason, lambda n: f"${n}")
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM {self._table} {where} "
+            f"SELECT {COLUMNS} FROM {self._table} {where} "
             f"ORDER BY received_at_ms, dead_letter_id LIMIT ${len(parameters) + 1}",
             *parameters,
             limit,
         )
-        return [_letter(row) for row in rows]
+        return [letter_from_row(row) for row in rows]
 
     async def remove(self, dead_letter_ids: Collection[str]) -> None:
         if dead_letter_ids:
@@ -107,39 +105,3 @@ class PostgresDeadLetterStore:
     async def close(self) -> None:
         if self._owns_pool:
             await self._pool.close()
-
-
-def _filters(organization_id: str | None, device_id: str | None, reason: RejectReason | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    for column, value in (("organization_id", organization_id), ("device_id", device_id), ("reason", reason)):
-        if value is not None:
-            parameters.append(str(value))
-            clauses.append(f"{column} = ${len(parameters)}")
-    return ("WHERE " + " AND ".join(clauses) if clauses else ""), parameters
-
-
-def _row(letter: DeadLetter) -> tuple[Any, ...]:
-    return (
-        letter.dead_letter_id,
-        letter.organization_id,
-        letter.device_id,
-        letter.reason.value,
-        letter.message,
-        letter.source.value,
-        letter.received_at_ms,
-        orjson.dumps(letter.record).decode(),
-    )
-
-
-def _letter(row: asyncpg.Record) -> DeadLetter:
-    return DeadLetter(
-        dead_letter_id=row["dead_letter_id"],
-        record=orjson.loads(row["record"]),
-        reason=RejectReason(row["reason"]),
-        message=row["message"],
-        source=Source(row["source"]),
-        received_at_ms=int(row["received_at_ms"]),
-        organization_id=row["organization_id"],
-        device_id=row["device_id"],
-    )

@@ -306,7 +306,7 @@ async def test_too_many_raw_points_are_refused_by_every_store(
     any_stack: TelemetryStack, token_minter: TokenMinter
 ) -> None:
     sensor = await register(any_stack, token_minter)
-    start = now_ms() - 4 * 3_600_000
+    start = (now_ms() - 4 * 3_600_000) // 60_000 * 60_000  # on a minute: 10,050 s fill 168 buckets
     records = [
         {"deviceId": sensor, "timestamp": start + i * 1000, "data": {"co2": 400 + i % 50}} for i in range(10_050)
     ]

@@ -58,9 +58,12 @@ async def test_two_consumers_split_the_shards_and_see_every_record_once(
     kinesis: Any, stream: str, leases: LeaseStore
 ) -> None:
     left, right = RecordingIngest(), RecordingIngest()
+    # Nobody dies here, so leases long enough that a stall of the in-process moto server (it shares our GIL)
+    # never lets one expire: an expiry hands a shard over from its last checkpoint, which is at-least-once.
+    steady = {"lease_seconds": 10.0}
     async with (
-        consuming(kinesis, leases, stream, left, "worker-left") as first,
-        consuming(kinesis, leases, stream, right, "worker-right") as second,
+        consuming(kinesis, leases, stream, left, "worker-left", **steady) as first,
+        consuming(kinesis, leases, stream, right, "worker-right", **steady) as second,
     ):
         await eventually(lambda: len(first.held_shards) == len(second.held_shards) == 1)
         (left_shard,) = first.held_shards

