@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
 from iot.common.v1 import options_pb2 as iot_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eiot/alerting/v1/alerting.proto\x12\x0fiot.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1biot/common/v1/options.proto\"(\n\x07UserRef\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"_\n\x0c\x41lertComment\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x0cRelatedAlert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\x12\x30\n\x0ctriggered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb6\x05\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12\x11\n\trule_name\x18\x03 \x01(\t\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x05 \x01(\t\x12\x10\n\x08severity\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x11\n\tcondition\x18\x08 \x01(\t\x12\x14\n\x0c\x61\x63tual_value\x18\t \x01(\x01\x12\x11\n\tthreshold\x18\n \x01(\x01\x12\x30\n\x0ctriggered_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0f\x61\x63knowledged_by\x18\r \x01(\x0b\x32\x18.iot.alerting.v1.UserRef\x12/\n\x0bresolved_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0bresolved_by\x18\x0f \x01(\x0b\x32\x18.iot.alerting.v1.UserRef\x12\x17\n\nresolution\x18\x10 \x01(\tH\x00\x88\x01\x01\x12\x1d\n\x10prevention_notes\x18\x11 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\x12notifications_sent\x18\x12 \x03(\t\x12/\n\x08\x63omments\x18\x13 \x03(\x0b\x32\x1d.iot.alerting.v1.AlertComment\x12\x35\n\x0erelated_alerts\x18\x14 \x03(\x0b\x32\x1d.iot.alerting.v1.RelatedAlert\x12\x17\n\x0forganization_id\x18\x15 \x01(\tB\r\n\x0b_resolutionB\x13\n\x11_prevention_notes\"\x9d\x02\n\x11ListAlertsRequest\x12\x13\n\x06status\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08severity\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tdevice_id\x18\x03 \x01(\tH\x02\x88\x01\x01\x12.\n\nstart_date\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_date\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x04page\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x16\n\tpage_size\x18\x07 \x01(\x05H\x04\x88\x01\x01\x42\t\n\x07_statusB\x0b\n\t_severityB\x0c\n\n_device_idB\x07\n\x05_pageB\x0c\n\n_page_size\"j\n\x12ListAlertsResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.iot.alerting.v1.Alert\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"9\n\x10GetAlertResponse\x12%\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"M\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x14\n\x07\x63omment\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_comment\"A\n\x18\x41\x63knowledgeAlertResponse\x12%\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"o\n\x13ResolveAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x12\n\nresolution\x18\x02 \x01(\t\x12\x1d\n\x10prevention_notes\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x13\n\x11_prevention_notes\"=\n\x14ResolveAlertResponse\x12%\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"R\n\tCondition\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x10\n\x08\x64uration\x18\x04 \x01(\x05\"\x16\n\x07Webhook\x12\x0b\n\x03url\x18\x01 \x01(\t\"P\n\x0bRuleActions\x12\x15\n\rnotifications\x18\x01 \x03(\t\x12*\n\x08webhooks\x18\x02 \x03(\x0b\x32\x18.iot.alerting.v1.Webhook\"\x96\x01\n\x08Schedule\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x03(\t\x12\x17\n\nstart_time\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x65nd_time\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x15\n\x08timezone\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\r\n\x0b_start_timeB\x0b\n\t_end_timeB\x0b\n\t_timezone\"\xa8\x03\n\tAlertRule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x04 \x01(\t\x12\x12\n\ndevice_ids\x18\x05 \x03(\t\x12-\n\tcondition\x18\x06 \x01(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x10\n\x08severity\x18\x07 \x01(\t\x12-\n\x07\x61\x63tions\x18\x08 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\x12\x17\n\x0f\x63ooldown_period\x18\t \x01(\x05\x12+\n\x08schedule\x18\n \x01(\x0b\x32\x19.iot.alerting.v1.Schedule\x12\x0f\n\x07\x65nabled\x18\x0b \x01(\x08\x12\x17\n\x0forganization_id\x18\x0c \x01(\t\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbc\x02\n\x16\x43reateAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x12\n\ndevice_ids\x18\x04 \x03(\t\x12-\n\tcondition\x18\x05 \x01(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x10\n\x08severity\x18\x06 \x01(\t\x12-\n\x07\x61\x63tions\x18\x07 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\x12\x17\n\x0f\x63ooldown_period\x18\x08 \x01(\x05\x12+\n\x08schedule\x18\t \x01(\x0b\x32\x19.iot.alerting.v1.Schedule\x12\x14\n\x07\x65nabled\x18\n \x01(\x08H\x00\x88\x01\x01\x42\n\n\x08_enabled\"C\n\x17\x43reateAlertRuleResponse\x12(\n\x04rule\x18\x01 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRule\"&\n\x13GetAlertRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"@\n\x14GetAlertRuleResponse\x12(\n\x04rule\x18\x01 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRule\"\xf2\x02\n\x16UpdateAlertRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12-\n\tcondition\x18\x04 \x01(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x15\n\x08severity\x18\x05 \x01(\tH\x02\x88\x01\x01\x12-\n\x07\x61\x63tions\x18\x06 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\x12\x1c\n\x0f\x63ooldown_period\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12+\n\x08schedule\x18\x08 \x01(\x0b\x32\x19.iot.alerting.v1.Schedule\x12\x14\n\x07\x65nabled\x18\t \x01(\x08H\x04\x88\x01\x01\x42\x07\n\x05_nameB\x0e\n\x0c_descriptionB\x0b\n\t_severityB\x12\n\x10_cooldown_periodB\n\n\x08_enabled\"C\n\x17UpdateAlertRuleResponse\x12(\n\x04rule\x18\x01 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRule\")\n\x16\x44\x65leteAlertRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"Z\n\x17\x44\x65leteAlertRuleResponse\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12.\n\ndeleted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x15ListAlertRulesRequest\x12\x18\n\x0b\x64\x65vice_type\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04page\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tpage_size\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x0e\n\x0c_device_typeB\x07\n\x05_pageB\x0c\n\n_page_size\"r\n\x16ListAlertRulesResponse\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.iot.alerting.v1.AlertRule\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"-\n\x18\x43ountActiveAlertsRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"*\n\x19\x43ountActiveAlertsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x32\xa6\n\n\x0f\x41lertingService\x12\x66\n\nListAlerts\x12\".iot.alerting.v1.ListAlertsRequest\x1a#.iot.alerting.v1.ListAlertsResponse\"\x0f\x82\xd3\xe4\x93\x02\t\x12\x07/alerts\x12r\n\x08GetAlert\x12 .iot.alerting.v1.GetAlertRequest\x1a!.iot.alerting.v1.GetAlertResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x12/alerts/{alert_id}b\x05\x61lert\x12\x99\x01\n\x10\x41\x63knowledgeAlert\x12(.iot.alerting.v1.AcknowledgeAlertRequest\x1a).iot.alerting.v1.AcknowledgeAlertResponse\"0\x82\xd3\xe4\x93\x02*\"\x1e/alerts/{alert_id}/acknowledge:\x01*b\x05\x61lert\x12\x89\x01\n\x0cResolveAlert\x12$.iot.alerting.v1.ResolveAlertRequest\x1a%.iot.alerting.v1.ResolveAlertResponse\",\x82\xd3\xe4\x93\x02&\"\x1a/alerts/{alert_id}/resolve:\x01*b\x05\x61lert\x12\x88\x01\n\x0f\x43reateAlertRule\x12\'.iot.alerting.v1.CreateAlertRuleRequest\x1a(.iot.alerting.v1.CreateAlertRuleResponse\"\"\xc8\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x17\"\x0c/alert-rules:\x01*b\x04rule\x12\x81\x01\n\x0cGetAlertRule\x12$.iot.alerting.v1.GetAlertRuleRequest\x1a%.iot.alerting.v1.GetAlertRuleResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x16/alert-rules/{rule_id}b\x04rule\x12\x8d\x01\n\x0fUpdateAlertRule\x12\'.iot.alerting.v1.UpdateAlertRuleRequest\x1a(.iot.alerting.v1.UpdateAlertRuleResponse\"\'\x82\xd3\xe4\x93\x02!\x1a\x16/alert-rules/{rule_id}:\x01*b\x04rule\x12\x84\x01\n\x0f\x44\x65leteAlertRule\x12\'.iot.alerting.v1.DeleteAlertRuleRequest\x1a(.iot.alerting.v1.DeleteAlertRuleResponse\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/alert-rules/{rule_id}\x12w\n\x0eListAlertRules\x12&.iot.alerting.v1.ListAlertRulesRequest\x1a\'.iot.alerting.v1.ListAlertRulesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/alert-rules\x12p\n\x11\x43ountActiveAlerts\x12).iot.alerting.v1.CountActiveAlertsRequest\x1a*.iot.alerting.v1.CountActiveAlertsResponse\"\x04\xd8\xf3\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eiot/alerting/v1/alerting.proto\x12\x0fiot.alerting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1biot/common/v1/options.proto\"(\n\x07UserRef\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"_\n\x0c\x41lertComment\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x0cRelatedAlert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\x12\x30\n\x0ctriggered_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb6\x05\n\x05\x41lert\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12\x11\n\trule_name\x18\x03 \x01(\t\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x05 \x01(\t\x12\x10\n\x08severity\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x11\n\tcondition\x18\x08 \x01(\t\x12\x14\n\x0c\x61\x63tual_value\x18\t \x01(\x01\x12\x11\n\tthreshold\x18\n \x01(\x01\x12\x30\n\x0ctriggered_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0f\x61\x63knowledged_by\x18\r \x01(\x0b\x32\x18.iot.alerting.v1.UserRef\x12/\n\x0bresolved_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0bresolved_by\x18\x0f \x01(\x0b\x32\x18.iot.alerting.v1.UserRef\x12\x17\n\nresolution\x18\x10 \x01(\tH\x00\x88\x01\x01\x12\x1d\n\x10prevention_notes\x18\x11 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\x12notifications_sent\x18\x12 \x03(\t\x12/\n\x08\x63omments\x18\x13 \x03(\x0b\x32\x1d.iot.alerting.v1.AlertComment\x12\x35\n\x0erelated_alerts\x18\x14 \x03(\x0b\x32\x1d.iot.alerting.v1.RelatedAlert\x12\x17\n\x0forganization_id\x18\x15 \x01(\tB\r\n\x0b_resolutionB\x13\n\x11_prevention_notes\"\x9d\x02\n\x11ListAlertsRequest\x12\x13\n\x06status\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08severity\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tdevice_id\x18\x03 \x01(\tH\x02\x88\x01\x01\x12.\n\nstart_date\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_date\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x04page\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x16\n\tpage_size\x18\x07 \x01(\x05H\x04\x88\x01\x01\x42\t\n\x07_statusB\x0b\n\t_severityB\x0c\n\n_device_idB\x07\n\x05_pageB\x0c\n\n_page_size\"j\n\x12ListAlertsResponse\x12%\n\x05items\x18\x01 \x03(\x0b\x32\x16.iot.alerting.v1.Alert\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"#\n\x0fGetAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"9\n\x10GetAlertResponse\x12%\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"M\n\x17\x41\x63knowledgeAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x14\n\x07\x63omment\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_comment\"A\n\x18\x41\x63knowledgeAlertResponse\x12%\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"o\n\x13ResolveAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x12\n\nresolution\x18\x02 \x01(\t\x12\x1d\n\x10prevention_notes\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x13\n\x11_prevention_notes\"=\n\x14ResolveAlertResponse\x12%\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"`\n\tCondition\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x10\n\x08\x64uration\x18\x04 \x01(\x05\x12\x0c\n\x04kind\x18\x05 \x01(\t\"\x16\n\x07Webhook\x12\x0b\n\x03url\x18\x01 \x01(\t\"P\n\x0bRuleActions\x12\x15\n\rnotifications\x18\x01 \x03(\t\x12*\n\x08webhooks\x18\x02 \x03(\x0b\x32\x18.iot.alerting.v1.Webhook\"\x96\x01\n\x08Schedule\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x03(\t\x12\x17\n\nstart_time\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08\x65nd_time\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x15\n\x08timezone\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\r\n\x0b_start_timeB\x0b\n\t_end_timeB\x0b\n\t_timezone\"\xe9\x03\n\tAlertRule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x04 \x01(\t\x12\x12\n\ndevice_ids\x18\x05 \x03(\t\x12-\n\tcondition\x18\x06 \x01(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x10\n\x08severity\x18\x07 \x01(\t\x12-\n\x07\x61\x63tions\x18\x08 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\x12\x17\n\x0f\x63ooldown_period\x18\t \x01(\x05\x12+\n\x08schedule\x18\n \x01(\x0b\x32\x19.iot.alerting.v1.Schedule\x12\x0f\n\x07\x65nabled\x18\x0b \x01(\x08\x12\x17\n\x0forganization_id\x18\x0c \x01(\t\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nconditions\x18\x0f \x03(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x0f\n\x07\x63ombine\x18\x10 \x01(\t\"\x8e\x03\n\x16\x43reateAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x12\n\ndevice_ids\x18\x04 \x03(\t\x12-\n\tcondition\x18\x05 \x01(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x10\n\x08severity\x18\x06 \x01(\t\x12-\n\x07\x61\x63tions\x18\x07 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\x12\x17\n\x0f\x63ooldown_period\x18\x08 \x01(\x05\x12+\n\x08schedule\x18\t \x01(\x0b\x32\x19.iot.alerting.v1.Schedule\x12\x14\n\x07\x65nabled\x18\n \x01(\x08H\x00\x88\x01\x01\x12.\n\nconditions\x18\x0b \x03(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x14\n\x07\x63ombine\x18\x0c \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_enabledB\n\n\x08_combine\"C\n\x17\x43reateAlertRuleResponse\x12(\n\x04rule\x18\x01 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRule\"&\n\x13GetAlertRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"@\n\x14GetAlertRuleResponse\x12(\n\x04rule\x18\x01 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRule\"\x9e\x04\n\x16UpdateAlertRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12-\n\tcondition\x18\x04 \x01(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x15\n\x08severity\x18\x05 \x01(\tH\x02\x88\x01\x01\x12-\n\x07\x61\x63tions\x18\x06 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\x12\x1c\n\x0f\x63ooldown_period\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12+\n\x08schedule\x18\x08 \x01(\x0b\x32\x19.iot.alerting.v1.Schedule\x12\x14\n\x07\x65nabled\x18\t \x01(\x08H\x04\x88\x01\x01\x12.\n\nconditions\x18\n \x03(\x0b\x32\x1a.iot.alerting.v1.Condition\x12\x14\n\x07\x63ombine\x18\x0b \x01(\tH\x05\x88\x01\x01\x12\x18\n\x0b\x64\x65vice_type\x18\x0c \x01(\tH\x06\x88\x01\x01\x12.\n\ndevice_ids\x18\r \x01(\x0b\x32\x1a.google.protobuf.ListValueB\x07\n\x05_nameB\x0e\n\x0c_descriptionB\x0b\n\t_severityB\x12\n\x10_cooldown_periodB\n\n\x08_enabledB\n\n\x08_combineB\x0e\n\x0c_device_type\"C\n\x17UpdateAlertRuleResponse\x12(\n\x04rule\x18\x01 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRule\")\n\x16\x44\x65leteAlertRuleRequest\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\"Z\n\x17\x44\x65leteAlertRuleResponse\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12.\n\ndeleted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x01\n\x15ListAlertRulesRequest\x12\x18\n\x0b\x64\x65vice_type\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04page\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tpage_size\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x15\n\x08severity\x18\x05 \x01(\tH\x04\x88\x01\x01\x42\x0e\n\x0c_device_typeB\x07\n\x05_pageB\x0c\n\n_page_sizeB\n\n\x08_enabledB\x0b\n\t_severity\"r\n\x16ListAlertRulesResponse\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.iot.alerting.v1.AlertRule\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"-\n\x18\x43ountActiveAlertsRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"*\n\x19\x43ountActiveAlertsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x32\xa6\n\n\x0f\x41lertingService\x12\x66\n\nListAlerts\x12\".iot.alerting.v1.ListAlertsRequest\x1a#.iot.alerting.v1.ListAlertsResponse\"\x0f\x82\xd3\xe4\x93\x02\t\x12\x07/alerts\x12r\n\x08GetAlert\x12 .iot.alerting.v1.GetAlertRequest\x1a!.iot.alerting.v1.GetAlertResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x12/alerts/{alert_id}b\x05\x61lert\x12\x99\x01\n\x10\x41\x63knowledgeAlert\x12(.iot.alerting.v1.AcknowledgeAlertRequest\x1a).iot.alerting.v1.AcknowledgeAlertResponse\"0\x82\xd3\xe4\x93\x02*\"\x1e/alerts/{alert_id}/acknowledge:\x01*b\x05\x61lert\x12\x89\x01\n\x0cResolveAlert\x12$.iot.alerting.v1.ResolveAlertRequest\x1a%.iot.alerting.v1.ResolveAlertResponse\",\x82\xd3\xe4\x93\x02&\"\x1a/alerts/{alert_id}/resolve:\x01*b\x05\x61lert\x12\x88\x01\n\x0f\x43reateAlertRule\x12\'.iot.alerting.v1.CreateAlertRuleRequest\x1a(.iot.alerting.v1.CreateAlertRuleResponse\"\"\xc8\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x17\"\x0c/alert-rules:\x01*b\x04rule\x12\x81\x01\n\x0cGetAlertRule\x12$.iot.alerting.v1.GetAlertRuleRequest\x1a%.iot.alerting.v1.GetAlertRuleResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x16/alert-rules/{rule_id}b\x04rule\x12\x8d\x01\n\x0fUpdateAlertRule\x12\'.iot.alerting.v1.UpdateAlertRuleRequest\x1a(.iot.alerting.v1.UpdateAlertRuleResponse\"\'\x82\xd3\xe4\x93\x02!\x1a\x16/alert-rules/{rule_id}:\x01*b\x04rule\x12\x84\x01\n\x0f\x44\x65leteAlertRule\x12\'.iot.alerting.v1.DeleteAlertRuleRequest\x1a(.iot.alerting.v1.DeleteAlertRuleResponse\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/alert-rules/{rule_id}\x12w\n\x0eListAlertRules\x12&.iot.alerting.v1.ListAlertRulesRequest\x1a\'.iot.alerting.v1.ListAlertRulesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/alert-rules\x12p\n\x11\x43ountActiveAlerts\x12).iot.alerting.v1.CountActiveAlertsRequest\x1a*.iot.alerting.v1.CountActiveAlertsResponse\"\x04\xd8\xf3\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,64 +56,64 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ALERTINGSERVICE'].methods_by_name['ListAlertRules']._serialized_options = b'\202\323\344\223\002\016\022\014/alert-rules'
   _globals['_ALERTINGSERVICE'].methods_by_name['CountActiveAlerts']._loaded_options = None
   _globals['_ALERTINGSERVICE'].methods_by_name['CountActiveAlerts']._serialized_options = b'\330\363\030\001'
-  _globals['_USERREF']._serialized_start=171
-  _globals['_USERREF']._serialized_end=211
-  _globals['_ALERTCOMMENT']._serialized_start=213
-  _globals['_ALERTCOMMENT']._serialized_end=308
-  _globals['_RELATEDALERT']._serialized_start=310
-  _globals['_RELATEDALERT']._serialized_end=413
-  _globals['_ALERT']._serialized_start=416
-  _globals['_ALERT']._serialized_end=1110
-  _globals['_LISTALERTSREQUEST']._serialized_start=1113
-  _globals['_LISTALERTSREQUEST']._serialized_end=1398
-  _globals['_LISTALERTSRESPONSE']._serialized_start=1400
-  _globals['_LISTALERTSRESPONSE']._serialized_end=1506
-  _globals['_GETALERTREQUEST']._serialized_start=1508
-  _globals['_GETALERTREQUEST']._serialized_end=1543
-  _globals['_GETALERTRESPONSE']._serialized_start=1545
-  _globals['_GETALERTRESPONSE']._serialized_end=1602
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1604
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=1681
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=1683
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=1748
-  _globals['_RESOLVEALERTREQUEST']._serialized_start=1750
-  _globals['_RESOLVEALERTREQUEST']._serialized_end=1861
-  _globals['_RESOLVEALERTRESPONSE']._serialized_start=1863
-  _globals['_RESOLVEALERTRESPONSE']._serialized_end=1924
-  _globals['_CONDITION']._serialized_start=1926
-  _globals['_CONDITION']._serialized_end=2008
-  _globals['_WEBHOOK']._serialized_start=2010
-  _globals['_WEBHOOK']._serialized_end=2032
-  _globals['_RULEACTIONS']._serialized_start=2034
-  _globals['_RULEACTIONS']._serialized_end=2114
-  _globals['_SCHEDULE']._serialized_start=2117
-  _globals['_SCHEDULE']._serialized_end=2267
-  _globals['_ALERTRULE']._serialized_start=2270
-  _globals['_ALERTRULE']._serialized_end=2694
-  _globals['_CREATEALERTRULEREQUEST']._serialized_start=2697
-  _globals['_CREATEALERTRULEREQUEST']._serialized_end=3013
-  _globals['_CREATEALERTRULERESPONSE']._serialized_start=3015
-  _globals['_CREATEALERTRULERESPONSE']._serialized_end=3082
-  _globals['_GETALERTRULEREQUEST']._serialized_start=3084
-  _globals['_GETALERTRULEREQUEST']._serialized_end=3122
-  _globals['_GETALERTRULERESPONSE']._serialized_start=3124
-  _globals['_GETALERTRULERESPONSE']._serialized_end=3188
-  _globals['_UPDATEALERTRULEREQUEST']._serialized_start=3191
-  _globals['_UPDATEALERTRULEREQUEST']._serialized_end=3561
-  _globals['_UPDATEALERTRULERESPONSE']._serialized_start=3563
-  _globals['_UPDATEALERTRULERESPONSE']._serialized_end=3630
-  _globals['_DELETEALERTRULEREQUEST']._serialized_start=3632
-  _globals['_DELETEALERTRULEREQUEST']._serialized_end=3673
-  _globals['_DELETEALERTRULERESPONSE']._serialized_start=3675
-  _globals['_DELETEALERTRULERESPONSE']._serialized_end=3765
-  _globals['_LISTALERTRULESREQUEST']._serialized_start=3768
-  _globals['_LISTALERTRULESREQUEST']._serialized_end=3899
-  _globals['_LISTALERTRULESRESPONSE']._serialized_start=3901
-  _globals['_LISTALERTRULESRESPONSE']._serialized_end=4015
-  _globals['_COUNTACTIVEALERTSREQUEST']._serialized_start=4017
-  _globals['_COUNTACTIVEALERTSREQUEST']._serialized_end=4062
-  _globals['_COUNTACTIVEALERTSRESPONSE']._serialized_start=4064
-  _globals['_COUNTACTIVEALERTSRESPONSE']._serialized_end=4106
-  _globals['_ALERTINGSERVICE']._serialized_start=4109
-  _globals['_ALERTINGSERVICE']._serialized_end=5427
+  _globals['_USERREF']._serialized_start=201
+  _globals['_USERREF']._serialized_end=241
+  _globals['_ALERTCOMMENT']._serialized_start=243
+  _globals['_ALERTCOMMENT']._serialized_end=338
+  _globals['_RELATEDALERT']._serialized_start=340
+  _globals['_RELATEDALERT']._serialized_end=443
+  _globals['_ALERT']._serialized_start=446
+  _globals['_ALERT']._serialized_end=1140
+  _globals['_LISTALERTSREQUEST']._serialized_start=1143
+  _globals['_LISTALERTSREQUEST']._serialized_end=1428
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1430
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1536
+  _globals['_GETALERTREQUEST']._serialized_start=1538
+  _globals['_GETALERTREQUEST']._serialized_end=1573
+  _globals['_GETALERTRESPONSE']._serialized_start=1575
+  _globals['_GETALERTRESPONSE']._serialized_end=1632
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1634
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=1711
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=1713
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=1778
+  _globals['_RESOLVEALERTREQUEST']._serialized_start=1780
+  _globals['_RESOLVEALERTREQUEST']._serialized_end=1891
+  _globals['_RESOLVEALERTRESPONSE']._serialized_start=1893
+  _globals['_RESOLVEALERTRESPONSE']._serialized_end=1954
+  _globals['_CONDITION']._serialized_start=1956
+  _globals['_CONDITION']._serialized_end=2052
+  _globals['_WEBHOOK']._serialized_start=2054
+  _globals['_WEBHOOK']._serialized_end=2076
+  _globals['_RULEACTIONS']._serialized_start=2078
+  _globals['_RULEACTIONS']._serialized_end=2158
+  _globals['_SCHEDULE']._serialized_start=2161
+  _globals['_SCHEDULE']._serialized_end=2311
+  _globals['_ALERTRULE']._serialized_start=2314
+  _globals['_ALERTRULE']._serialized_end=2803
+  _globals['_CREATEALERTRULEREQUEST']._serialized_start=2806
+  _globals['_CREATEALERTRULEREQUEST']._serialized_end=3204
+  _globals['_CREATEALERTRULERESPONSE']._serialized_start=3206
+  _globals['_CREATEALERTRULERESPONSE']._serialized_end=3273
+  _globals['_GETALERTRULEREQUEST']._serialized_start=3275
+  _globals['_GETALERTRULEREQUEST']._serialized_end=3313
+  _globals['_GETALERTRULERESPONSE']._serialized_start=3315
+  _globals['_GETALERTRULERESPONSE']._serialized_end=3379
+  _globals['_UPDATEALERTRULEREQUEST']._serialized_start=3382
+  _globals['_UPDATEALERTRULEREQUEST']._serialized_end=3924
+  _globals['_UPDATEALERTRULERESPONSE']._serialized_start=3926
+  _globals['_UPDATEALERTRULERESPONSE']._serialized_end=3993
+  _globals['_DELETEALERTRULEREQUEST']._serialized_start=3995
+  _globals['_DELETEALERTRULEREQUEST']._serialized_end=4036
+  _globals['_DELETEALERTRULERESPONSE']._serialized_start=4038
+  _globals['_DELETEALERTRULERESPONSE']._serialized_end=4128
+  _globals['_LISTALERTRULESREQUEST']._serialized_start=4131
+  _globals['_LISTALERTRULESREQUEST']._serialized_end=4332
+  _globals['_LISTALERTRULESRESPONSE']._serialized_start=4334
+  _globals['_LISTALERTRULESRESPONSE']._serialized_end=4448
+  _globals['_COUNTACTIVEALERTSREQUEST']._serialized_start=4450
+  _globals['_COUNTACTIVEALERTSREQUEST']._serialized_end=4495
+  _globals['_COUNTACTIVEALERTSRESPONSE']._serialized_start=4497
+  _globals['_COUNTACTIVEALERTSRESPONSE']._serialized_end=4539
+  _globals['_ALERTINGSERVICE']._serialized_start=4542
+  _globals['_ALERTINGSERVICE']._serialized_end=5860
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from iot.common.v1 import common_pb2 as _common_pb2
@@ -437,12 +438,17 @@ class Condition(_message.Message):
     OPERATOR_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
     DURATION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     metric: _builtins.str
     operator: _builtins.str
     """>, >=, <, <=, == or !=."""
     threshold: _builtins.float
     duration: _builtins.int
-    """Seconds the condition must hold before an alert is raised."""
+    """Seconds the condition must hold before an alert is raised (for noData: the silence that raises it)."""
+    kind: _builtins.str
+    """threshold (the default when empty): the reading against the threshold; rate: the change per minute
+    between consecutive readings against the threshold; noData: no reading for `duration` seconds.
+    """
     def __init__(
         self,
         *,
@@ -450,10 +456,11 @@ class Condition(_message.Message):
         operator: _builtins.str = ...,
         threshold: _builtins.float = ...,
         duration: _builtins.int = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "metric", b"metric", "operator", b"operator", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "kind", b"kind", "metric", b"metric", "operator", b"operator", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -577,6 +584,8 @@ class AlertRule(_message.Message):
     ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    COMBINE_FIELD_NUMBER: _builtins.int
     rule_id: _builtins.str
     name: _builtins.str
     description: _builtins.str
@@ -586,6 +595,8 @@ class AlertRule(_message.Message):
     """Seconds after an alert during which the rule does not fire again for the same device."""
     enabled: _builtins.bool
     organization_id: _builtins.str
+    combine: _builtins.str
+    """all (every condition holds) or any (one is enough)."""
     @_builtins.property
     def device_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Empty means every device of device_type."""
@@ -600,6 +611,10 @@ class AlertRule(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Condition]:
+        """Every condition of the rule; `condition` is set too when there is exactly one (the spec's shape)."""
+
     def __init__(
         self,
         *,
@@ -617,10 +632,12 @@ class AlertRule(_message.Message):
         organization_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        conditions: _abc.Iterable[Global___Condition] | None = ...,
+        combine: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "condition", b"condition", "created_at", b"created_at", "schedule", b"schedule", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "condition", b"condition", "cooldown_period", b"cooldown_period", "created_at", b"created_at", "description", b"description", "device_ids", b"device_ids", "device_type", b"device_type", "enabled", b"enabled", "name", b"name", "organization_id", b"organization_id", "rule_id", b"rule_id", "schedule", b"schedule", "severity", b"severity", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "combine", b"combine", "condition", b"condition", "conditions", b"conditions", "cooldown_period", b"cooldown_period", "created_at", b"created_at", "description", b"description", "device_ids", b"device_ids", "device_type", b"device_type", "enabled", b"enabled", "name", b"name", "organization_id", b"organization_id", "rule_id", b"rule_id", "schedule", b"schedule", "severity", b"severity", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -642,12 +659,16 @@ class CreateAlertRuleRequest(_message.Message):
     COOLDOWN_PERIOD_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    COMBINE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
     device_type: _builtins.str
     severity: _builtins.str
     cooldown_period: _builtins.int
     enabled: _builtins.bool
+    combine: _builtins.str
+    """all (the default) or any."""
     @_builtins.property
     def device_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -656,6 +677,10 @@ class CreateAlertRuleRequest(_message.Message):
     def actions(self) -> Global___RuleActions: ...
     @_builtins.property
     def schedule(self) -> Global___Schedule: ...
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Condition]:
+        """Several conditions instead of `condition` (give one or the other)."""
+
     def __init__(
         self,
         *,
@@ -669,13 +694,20 @@ class CreateAlertRuleRequest(_message.Message):
         cooldown_period: _builtins.int = ...,
         schedule: Global___Schedule | None = ...,
         enabled: _builtins.bool | None = ...,
+        conditions: _abc.Iterable[Global___Condition] | None = ...,
+        combine: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "actions", b"actions", "condition", b"condition", "enabled", b"enabled", "schedule", b"schedule"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_combine", b"_combine", "_enabled", b"_enabled", "actions", b"actions", "combine", b"combine", "condition", b"condition", "enabled", b"enabled", "schedule", b"schedule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "actions", b"actions", "condition", b"condition", "cooldown_period", b"cooldown_period", "description", b"description", "device_ids", b"device_ids", "device_type", b"device_type", "enabled", b"enabled", "name", b"name", "schedule", b"schedule", "severity", b"severity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_combine", b"_combine", "_enabled", b"_enabled", "actions", b"actions", "combine", b"combine", "condition", b"condition", "conditions", b"conditions", "cooldown_period", b"cooldown_period", "description", b"description", "device_ids", b"device_ids", "device_type", b"device_type", "enabled", b"enabled", "name", b"name", "schedule", b"schedule", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__combine: _TypeAlias = _typing.Literal["combine"]  # noqa: Y015
+    _WhichOneofArgType__combine: _TypeAlias = _typing.Literal["_combine", b"_combine"]  # noqa: Y015
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__combine) -> _WhichOneofReturnType__combine | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
 
 Global___CreateAlertRuleRequest: _TypeAlias = CreateAlertRuleRequest  # noqa: Y015
@@ -760,18 +792,32 @@ class UpdateAlertRuleRequest(_message.Message):
     COOLDOWN_PERIOD_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
+    CONDITIONS_FIELD_NUMBER: _builtins.int
+    COMBINE_FIELD_NUMBER: _builtins.int
+    DEVICE_TYPE_FIELD_NUMBER: _builtins.int
+    DEVICE_IDS_FIELD_NUMBER: _builtins.int
     rule_id: _builtins.str
     name: _builtins.str
     description: _builtins.str
     severity: _builtins.str
     cooldown_period: _builtins.int
     enabled: _builtins.bool
+    combine: _builtins.str
+    device_type: _builtins.str
     @_builtins.property
     def condition(self) -> Global___Condition: ...
     @_builtins.property
     def actions(self) -> Global___RuleActions: ...
     @_builtins.property
     def schedule(self) -> Global___Schedule: ...
+    @_builtins.property
+    def conditions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Condition]:
+        """Replaces every condition when not empty (give it or `condition`, not both)."""
+
+    @_builtins.property
+    def device_ids(self) -> _struct_pb2.ListValue:
+        """Replaces the device list when present (a JSON list of ids); [] means every device of the type."""
+
     def __init__(
         self,
         *,
@@ -784,15 +830,23 @@ class UpdateAlertRuleRequest(_message.Message):
         cooldown_period: _builtins.int | None = ...,
         schedule: Global___Schedule | None = ...,
         enabled: _builtins.bool | None = ...,
+        conditions: _abc.Iterable[Global___Condition] | None = ...,
+        combine: _builtins.str | None = ...,
+        device_type: _builtins.str | None = ...,
+        device_ids: _struct_pb2.ListValue | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cooldown_period", b"_cooldown_period", "_description", b"_description", "_enabled", b"_enabled", "_name", b"_name", "_severity", b"_severity", "actions", b"actions", "condition", b"condition", "cooldown_period", b"cooldown_period", "description", b"description", "enabled", b"enabled", "name", b"name", "schedule", b"schedule", "severity", b"severity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_combine", b"_combine", "_cooldown_period", b"_cooldown_period", "_description", b"_description", "_device_type", b"_device_type", "_enabled", b"_enabled", "_name", b"_name", "_severity", b"_severity", "actions", b"actions", "combine", b"combine", "condition", b"condition", "cooldown_period", b"cooldown_period", "description", b"description", "device_ids", b"device_ids", "device_type", b"device_type", "enabled", b"enabled", "name", b"name", "schedule", b"schedule", "severity", b"severity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cooldown_period", b"_cooldown_period", "_description", b"_description", "_enabled", b"_enabled", "_name", b"_name", "_severity", b"_severity", "actions", b"actions", "condition", b"condition", "cooldown_period", b"cooldown_period", "description", b"description", "enabled", b"enabled", "name", b"name", "rule_id", b"rule_id", "schedule", b"schedule", "severity", b"severity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_combine", b"_combine", "_cooldown_period", b"_cooldown_period", "_description", b"_description", "_device_type", b"_device_type", "_enabled", b"_enabled", "_name", b"_name", "_severity", b"_severity", "actions", b"actions", "combine", b"combine", "condition", b"condition", "conditions", b"conditions", "cooldown_period", b"cooldown_period", "description", b"description", "device_ids", b"device_ids", "device_type", b"device_type", "enabled", b"enabled", "name", b"name", "rule_id", b"rule_id", "schedule", b"schedule", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__combine: _TypeAlias = _typing.Literal["combine"]  # noqa: Y015
+    _WhichOneofArgType__combine: _TypeAlias = _typing.Literal["_combine", b"_combine"]  # noqa: Y015
     _WhichOneofReturnType__cooldown_period: _TypeAlias = _typing.Literal["cooldown_period"]  # noqa: Y015
     _WhichOneofArgType__cooldown_period: _TypeAlias = _typing.Literal["_cooldown_period", b"_cooldown_period"]  # noqa: Y015
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    _WhichOneofReturnType__device_type: _TypeAlias = _typing.Literal["device_type"]  # noqa: Y015
+    _WhichOneofArgType__device_type: _TypeAlias = _typing.Literal["_device_type", b"_device_type"]  # noqa: Y015
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
     _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
@@ -800,9 +854,13 @@ class UpdateAlertRuleRequest(_message.Message):
     _WhichOneofReturnType__severity: _TypeAlias = _typing.Literal["severity"]  # noqa: Y015
     _WhichOneofArgType__severity: _TypeAlias = _typing.Literal["_severity", b"_severity"]  # noqa: Y015
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__combine) -> _WhichOneofReturnType__combine | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cooldown_period) -> _WhichOneofReturnType__cooldown_period | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__device_type) -> _WhichOneofReturnType__device_type | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
     @_typing.overload
@@ -889,32 +947,46 @@ class ListAlertRulesRequest(_message.Message):
     DEVICE_TYPE_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
     device_type: _builtins.str
     page: _builtins.int
     page_size: _builtins.int
+    enabled: _builtins.bool
+    severity: _builtins.str
     def __init__(
         self,
         *,
         device_type: _builtins.str | None = ...,
         page: _builtins.int | None = ...,
         page_size: _builtins.int | None = ...,
+        enabled: _builtins.bool | None = ...,
+        severity: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_device_type", b"_device_type", "_page", b"_page", "_page_size", b"_page_size", "device_type", b"device_type", "page", b"page", "page_size", b"page_size"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_device_type", b"_device_type", "_enabled", b"_enabled", "_page", b"_page", "_page_size", b"_page_size", "_severity", b"_severity", "device_type", b"device_type", "enabled", b"enabled", "page", b"page", "page_size", b"page_size", "severity", b"severity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_device_type", b"_device_type", "_page", b"_page", "_page_size", b"_page_size", "device_type", b"device_type", "page", b"page", "page_size", b"page_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_device_type", b"_device_type", "_enabled", b"_enabled", "_page", b"_page", "_page_size", b"_page_size", "_severity", b"_severity", "device_type", b"device_type", "enabled", b"enabled", "page", b"page", "page_size", b"page_size", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__device_type: _TypeAlias = _typing.Literal["device_type"]  # noqa: Y015
     _WhichOneofArgType__device_type: _TypeAlias = _typing.Literal["_device_type", b"_device_type"]  # noqa: Y015
+    _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
+    _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
     _WhichOneofReturnType__page: _TypeAlias = _typing.Literal["page"]  # noqa: Y015
     _WhichOneofArgType__page: _TypeAlias = _typing.Literal["_page", b"_page"]  # noqa: Y015
     _WhichOneofReturnType__page_size: _TypeAlias = _typing.Literal["page_size"]  # noqa: Y015
     _WhichOneofArgType__page_size: _TypeAlias = _typing.Literal["_page_size", b"_page_size"]  # noqa: Y015
+    _WhichOneofReturnType__severity: _TypeAlias = _typing.Literal["severity"]  # noqa: Y015
+    _WhichOneofArgType__severity: _TypeAlias = _typing.Literal["_severity", b"_severity"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__device_type) -> _WhichOneofReturnType__device_type | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__page) -> _WhichOneofReturnType__page | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__page_size) -> _WhichOneofReturnType__page_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__severity) -> _WhichOneofReturnType__severity | None: ...
 
 Global___ListAlertRulesRequest: _TypeAlias = ListAlertRulesRequest  # noqa: Y015
 

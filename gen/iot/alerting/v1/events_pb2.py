@@ -26,7 +26,7 @@ from iot.alerting.v1 import alerting_pb2 as iot_dot_alerting_dot_v1_dot_alerting
 from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ciot/alerting/v1/events.proto\x12\x0fiot.alerting.v1\x1a\x1eiot/alerting/v1/alerting.proto\x1a\x1aiot/common/v1/common.proto\"\x8e\x01\n\x0e\x41lertTriggered\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\x12-\n\x07\x61\x63tions\x18\x03 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\"b\n\x11\x41lertAcknowledged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"^\n\rAlertResolved\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"V\n\x0bRuleChanged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ciot/alerting/v1/events.proto\x12\x0fiot.alerting.v1\x1a\x1eiot/alerting/v1/alerting.proto\x1a\x1aiot/common/v1/common.proto\"\x8e\x01\n\x0e\x41lertTriggered\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\x12-\n\x07\x61\x63tions\x18\x03 \x01(\x0b\x32\x1c.iot.alerting.v1.RuleActions\"b\n\x11\x41lertAcknowledged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"^\n\rAlertResolved\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12%\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x16.iot.alerting.v1.Alert\"\x80\x01\n\x0bRuleChanged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x0f\n\x07rule_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63hange\x18\x03 \x01(\t\x12(\n\x04rule\x18\x04 \x01(\x0b\x32\x1a.iot.alerting.v1.AlertRuleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ALERTACKNOWLEDGED']._serialized_end=352
   _globals['_ALERTRESOLVED']._serialized_start=354
   _globals['_ALERTRESOLVED']._serialized_end=448
-  _globals['_RULECHANGED']._serialized_start=450
-  _globals['_RULECHANGED']._serialized_end=536
+  _globals['_RULECHANGED']._serialized_start=451
+  _globals['_RULECHANGED']._serialized_end=579
 # @@protoc_insertion_point(module_scope)

@@ -111,21 +111,27 @@ class RuleChanged(_message.Message):
     META_FIELD_NUMBER: _builtins.int
     RULE_ID_FIELD_NUMBER: _builtins.int
     CHANGE_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
     rule_id: _builtins.str
     change: _builtins.str
     """created, updated or deleted."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def rule(self) -> _alerting_pb2.AlertRule:
+        """The rule as it is now (deleted ones too), so that caches need no call back."""
+
     def __init__(
         self,
         *,
         meta: _common_pb2.EventMeta | None = ...,
         rule_id: _builtins.str = ...,
         change: _builtins.str = ...,
+        rule: _alerting_pb2.AlertRule | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "rule", b"rule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "meta", b"meta", "rule_id", b"rule_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "meta", b"meta", "rule", b"rule", "rule_id", b"rule_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

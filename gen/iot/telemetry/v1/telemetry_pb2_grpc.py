@@ -60,6 +60,16 @@ class TelemetryServiceStub:
                 request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersRequest.SerializeToString,
                 response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.ListDeviceTypes = channel.unary_unary(
+                '/iot.telemetry.v1.TelemetryService/ListDeviceTypes',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeviceTypesRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeviceTypesResponse.FromString,
+                _registered_method=True)
+        self.GetDeviceType = channel.unary_unary(
+                '/iot.telemetry.v1.TelemetryService/GetDeviceType',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeResponse.FromString,
+                _registered_method=True)
 
 
 class TelemetryServiceServicer:
@@ -101,6 +111,20 @@ class TelemetryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeviceTypes(self, request, context):
+        """The device types telemetry knows (built in and from the types file) with their metrics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeviceType(self, request, context):
+        """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TelemetryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +152,16 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.ReplayDeadLetters,
                     request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersRequest.FromString,
                     response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersResponse.SerializeToString,
+            ),
+            'ListDeviceTypes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeviceTypes,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeviceTypesRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeviceTypesResponse.SerializeToString,
+            ),
+            'GetDeviceType': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeviceType,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +300,60 @@ class TelemetryService:
             '/iot.telemetry.v1.TelemetryService/ReplayDeadLetters',
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersRequest.SerializeToString,
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ReplayDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeviceTypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/ListDeviceTypes',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeviceTypesRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ListDeviceTypesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeviceType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/GetDeviceType',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class TelemetryServiceStub:
     """Records that failed ingestion, newest first (admin)."""
     ReplayDeadLetters: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.ReplayDeadLettersRequest, _telemetry_pb2.ReplayDeadLettersResponse]
     """Run dead letters through the pipeline again; those that now pass leave the store (admin)."""
+    ListDeviceTypes: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.ListDeviceTypesRequest, _telemetry_pb2.ListDeviceTypesResponse]
+    """The device types telemetry knows (built in and from the types file) with their metrics."""
+    GetDeviceType: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.GetDeviceTypeRequest, _telemetry_pb2.GetDeviceTypeResponse]
+    """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared."""
 
 @_typing.type_check_only
 class TelemetryServiceAsyncStub(TelemetryServiceStub):
@@ -59,6 +63,10 @@ class TelemetryServiceAsyncStub(TelemetryServiceStub):
     """Records that failed ingestion, newest first (admin)."""
     ReplayDeadLetters: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.ReplayDeadLettersRequest, _telemetry_pb2.ReplayDeadLettersResponse]  # type: ignore[assignment]
     """Run dead letters through the pipeline again; those that now pass leave the store (admin)."""
+    ListDeviceTypes: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.ListDeviceTypesRequest, _telemetry_pb2.ListDeviceTypesResponse]  # type: ignore[assignment]
+    """The device types telemetry knows (built in and from the types file) with their metrics."""
+    GetDeviceType: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.GetDeviceTypeRequest, _telemetry_pb2.GetDeviceTypeResponse]  # type: ignore[assignment]
+    """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared."""
 
 class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
     """TelemetryService ingests readings and answers history queries (spec §3.1.6, §4.1, §4.2)."""
@@ -102,5 +110,21 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.ReplayDeadLettersResponse, _abc.Awaitable[_telemetry_pb2.ReplayDeadLettersResponse]]:
         """Run dead letters through the pipeline again; those that now pass leave the store (admin)."""
+
+    @_abc_1.abstractmethod
+    def ListDeviceTypes(
+        self,
+        request: _telemetry_pb2.ListDeviceTypesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_telemetry_pb2.ListDeviceTypesResponse, _abc.Awaitable[_telemetry_pb2.ListDeviceTypesResponse]]:
+        """The device types telemetry knows (built in and from the types file) with their metrics."""
+
+    @_abc_1.abstractmethod
+    def GetDeviceType(
+        self,
+        request: _telemetry_pb2.GetDeviceTypeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_telemetry_pb2.GetDeviceTypeResponse, _abc.Awaitable[_telemetry_pb2.GetDeviceTypeResponse]]:
+        """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared."""
 
 def add_TelemetryServiceServicer_to_server(servicer: TelemetryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
