@@ -1,0 +1,196 @@
+"""The dispatcher use case (spec §4.4): one alert → the deliveries it calls for, sent in parallel, each
+recorded once in the delivery log (domain/claims.py says when a row may be sent again)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
+
+from services.kernel.clock import Clock, SystemClock
+from services.notification.domain.claims import Verdict, verdict
+from services.notification.domain.errors import DeliveriesIncomplete, DeliveryFailed
+from services.notification.domain.messages import SendReceipt
+from services.notification.domain.model import Alert, AlertNotice, Channel, Delivery, DeliveryStatus
+from services.notification.domain.plan import PlannedDelivery, plan_deliveries
+from services.notification.ports import DeliveryEvents, DeliveryLog, Renderer, Senders, UserDirectory
+
+log = logging.getLogger("iotmon.notification")
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    # Stable per worker (and across its restarts), so a restarted worker takes back its own pending rows.
+    owner: str = "notification"
+    # How long a claim holds a row; longer than the slowest channel's timeout.
+    lease_seconds: float = 60.0
+    max_attempts: int = 6
+    # Seconds one send may take, per channel (a webhook's includes its retries).
+    timeouts: dict[Channel, float] = field(
+        default_factory=lambda: {Channel.EMAIL: 15.0, Channel.PUSH: 10.0, Channel.SMS: 10.0, Channel.WEBHOOK: 30.0}
+    )
+    # Sends in flight at once for one alert (an organization may have thousands of users).
+    concurrency: int = 32
+    poll_seconds: float = 0.5
+
+
+class NotificationDispatcher:
+    def __init__(
+        self,
+        directory: UserDirectory,
+        deliveries: DeliveryLog,
+        renderer: Renderer,
+        senders: Senders,
+        events: DeliveryEvents,
+        settings: DispatchSettings | None = None,
+        clock: Clock | None = None,
+    ):
+        self._directory = directory
+        self._log = deliveries
+        self._renderer = renderer
+        self._senders = senders
+        self._events = events
+        self._settings = settings or DispatchSettings()
+        self._clock = clock or SystemClock()
+        self._in_flight: set[str] = set()
+
+    async def dispatch(self, notice: AlertNotice) -> list[Delivery]:
+        """Deliver what the alert calls for; the final row of every planned delivery.
+
+        Raises DeliveriesIncomplete when some failed in a retryable way, so the bus redelivers the event.
+        """
+        alert = notice.alert
+        recipients = await self._directory.users_to_notify(alert.organization_id) if notice.actions.channels else []
+        planned = plan_deliveries(notice, recipients, self._clock.now())
+        gate = asyncio.Semaphore(self._settings.concurrency)
+
+        async def one(p: PlannedDelivery) -> Delivery:
+            async with gate:
+                return await self._deliver(alert, p)
+
+        rows = list(await asyncio.gather(*(one(p) for p in planned)))
+        retry = [
+            r.delivery_id
+            for r in rows
+            if r.status is DeliveryStatus.FAILED and r.retryable and r.attempts < self._settings.max_attempts
+        ]
+        if retry:
+            raise DeliveriesIncomplete(retry)
+        return rows
+
+    async def _deliver(self, alert: Alert, planned: PlannedDelivery) -> Delivery:
+        now = self._clock.now()
+        fresh = Delivery(
+            delivery_id=planned.delivery_id,
+            alert_id=alert.alert_id,
+            organization_id=alert.organization_id,
+            user_id=planned.user_id,
+            channel=planned.channel,
+            target=planned.target,
+            status=DeliveryStatus.SUPPRESSED if planned.suppressed_reason else DeliveryStatus.PENDING,
+            created_at=now,
+            error=planned.suppressed_reason,
+        )
+        row, created = await self._log.insert_if_absent(fresh)
+        if created and row.status is DeliveryStatus.SUPPRESSED:
+            await self._events.delivered(row)
+            return row
+        taken = await self._claim(row)
+        if taken is None:
+            return await self._log.get(row.delivery_id) or row
+        self._in_flight.add(taken.delivery_id)
+        try:
+            return await self._send(alert, planned, taken)
+        finally:
+            self._in_flight.discard(taken.delivery_id)
+
+    async def _claim(self, row: Delivery) -> Delivery | None:
+        """The row claimed by this worker, or None when it needs nothing more (final, or done elsewhere)."""
+        settings = self._settings
+        while True:
+            now = self._clock.now()
+            decision = verdict(
+                row, owner=settings.owner, in_flight=self._in_flight, now=now, max_attempts=settings.max_attempts
+            )
+            if decision is Verdict.DONE:
+                return None
+            if decision is Verdict.TAKE:
+                taken = await self._log.take(
+                    row.delivery_id,
+                    expected_token=row.claim_token,
+                    token=secrets.token_hex(8),
+                    owner=settings.owner,
+                    lease_until=now + timedelta(seconds=settings.lease_seconds),
+                )
+                if taken is not None:
+                    return taken
+            else:
+                await asyncio.sleep(settings.poll_seconds)
+            current = await self._log.get(row.delivery_id)
+            if current is None:
+                return None
+            row = current
+
+    async def _send(self, alert: Alert, planned: PlannedDelivery, row: Delivery) -> Delivery:
+        content = ""
+        try:
+            content, attempt = self._prepare(alert, planned)
+            timeout = self._settings.timeouts.get(planned.channel, 30.0)
+            receipt = await asyncio.wait_for(attempt(), timeout)
+            status, error, retryable, extra = DeliveryStatus.SENT, None, False, receipt.attempts - 1
+        except DeliveryFailed as failure:
+            status, error, retryable = DeliveryStatus.FAILED, failure.message, failure.retryable
+            extra = max(failure.attempts - 1, 0)
+        except TimeoutError:
+            status, error, retryable, extra = DeliveryStatus.FAILED, "timed out", True, 0
+        except Exception as unexpected:  # a bug in a template or an adapter must not block the other deliveries
+            log.exception("delivery failed unexpectedly", extra={"deliveryId": row.delivery_id})
+            status, error, retryable, extra = DeliveryStatus.FAILED, f"internal error: {unexpected!r}", False, 0
+        finished = await self._log.finish(
+            row.delivery_id,
+            token=row.claim_token,
+            status=status,
+            error=error,
+            retryable=retryable,
+            extra_attempts=extra,
+            sent_at=self._clock.now() if status is DeliveryStatus.SENT else None,
+            content=content,
+        )
+        if finished is None:
+            log.warning("delivery claim lost before it finished", extra={"deliveryId": row.delivery_id})
+            return await self._log.get(row.delivery_id) or replace(row, status=status, error=error)
+        await self._events.delivered(finished)
+        return finished
+
+    def _prepare(self, alert: Alert, planned: PlannedDelivery) -> tuple[str, Callable[[], Awaitable[SendReceipt]]]:
+        """The rendered message as stored in the log, and the call that sends it."""
+        senders, renderer, delivery_id = self._senders, self._renderer, planned.delivery_id
+        if planned.channel is Channel.WEBHOOK:
+            hook = renderer.webhook(alert, delivery_id)
+            return _stored({"to": planned.target, **asdict(hook)}), lambda: senders.webhook.send(
+                planned.target, hook, delivery_id
+            )
+        recipient = planned.recipient
+        assert recipient is not None  # user channels always carry their recipient
+        if planned.channel is Channel.EMAIL:
+            email = renderer.email(alert, recipient)
+            return _stored({"to": recipient.email, **asdict(email)}), lambda: senders.email.send(
+                recipient.email, recipient.name, email, delivery_id
+            )
+        if planned.channel is Channel.PUSH:
+            push = renderer.push(alert, recipient)
+            tokens = recipient.device_tokens
+            return _stored({"tokens": len(tokens), **asdict(push)}), lambda: senders.push.send(
+                tokens, push, delivery_id
+            )
+        sms = renderer.sms(alert, recipient)
+        phone = recipient.phone_number or ""
+        return _stored({"to": phone, **asdict(sms)}), lambda: senders.sms.send(phone, sms)
+
+
+def _stored(content: dict[str, object]) -> str:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
