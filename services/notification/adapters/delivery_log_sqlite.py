@@ -1,0 +1,119 @@
+"""The embedded DeliveryLog: one SQLite file (data_dir/notification.db).
+
+Statements run on the event loop (services/runtime/sqlite.py says why). Each claim and outcome is one
+conditional UPDATE, atomic in SQLite, so two workers on one file cannot both claim a row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from services.kernel.pagination import Page, PageRequest
+from services.notification.adapters.delivery_rows import (
+    COLUMN_NAMES,
+    COLUMNS,
+    delivery_from_row,
+    delivery_values,
+    from_iso,
+    iso_utc,
+    where_clause,
+)
+from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
+from services.runtime.sqlite import open_sqlite
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    retryable INTEGER NOT NULL,
+    sent_at TEXT,
+    owner TEXT NOT NULL,
+    lease_until TEXT,
+    claim_token TEXT NOT NULL,
+    content TEXT NOT NULL,
+    UNIQUE (alert_id, user_id, channel, target)
+);
+CREATE INDEX IF NOT EXISTS deliveries_newest ON deliveries (organization_id, created_at, delivery_id);
+"""
+_PLACEHOLDERS = ", ".join("?" for _ in COLUMN_NAMES)
+
+
+class SqliteDeliveryLog:
+    def __init__(self, path: Path | str):
+        self._db = open_sqlite(path, _SCHEMA)
+        self._db.row_factory = sqlite3.Row
+
+    async def close(self) -> None:
+        self._db.close()
+
+    async def insert_if_absent(self, delivery: Delivery) -> tuple[Delivery, bool]:
+        cursor = self._db.execute(
+            f"INSERT INTO deliveries ({COLUMNS}) VALUES ({_PLACEHOLDERS}) ON CONFLICT DO NOTHING",
+            delivery_values(delivery, when=iso_utc),
+        )
+        # The row with the same id or the same (alert, user, channel, target): both are unique.
+        row = self._db.execute(
+            f"SELECT {COLUMNS} FROM deliveries WHERE alert_id = ? AND user_id = ? AND channel = ? AND target = ?",
+            (delivery.alert_id, delivery.user_id, delivery.channel.value, delivery.target),
+        ).fetchone()
+        stored = _delivery(row) if row else await self.get(delivery.delivery_id)
+        assert stored is not None
+        return stored, cursor.rowcount == 1
+
+    async def get(self, delivery_id: str) -> Delivery | None:
+        row = self._db.execute(f"SELECT {COLUMNS} FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone()
+        return _delivery(row) if row else None
+
+    async def take(
+        self, delivery_id: str, *, expected_token: str, token: str, owner: str, lease_until: datetime
+    ) -> Delivery | None:
+        row = self._db.execute(
+            "UPDATE deliveries SET status = 'pending', owner = ?, lease_until = ?, claim_token = ?,"
+            " attempts = attempts + 1 WHERE delivery_id = ? AND claim_token = ? AND status IN ('pending', 'failed')"
+            f" RETURNING {COLUMNS}",
+            (owner, iso_utc(lease_until), token, delivery_id, expected_token),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    async def finish(
+        self,
+        delivery_id: str,
+        *,
+        token: str,
+        status: DeliveryStatus,
+        error: str | None,
+        retryable: bool,
+        extra_attempts: int,
+        sent_at: datetime | None,
+        content: str,
+    ) -> Delivery | None:
+        row = self._db.execute(
+            "UPDATE deliveries SET status = ?, error = ?, retryable = ?, attempts = attempts + ?, sent_at = ?,"
+            " content = ?, lease_until = NULL WHERE delivery_id = ? AND claim_token = ? AND status = 'pending'"
+            f" RETURNING {COLUMNS}",
+            (status.value, error, retryable, extra_attempts, iso_utc(sent_at), content, delivery_id, token),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    async def page(self, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
+        clause, parameters = where_clause(where, lambda _: "?")
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM deliveries {clause}", parameters).fetchone()
+        rows = self._db.execute(
+            f"SELECT {COLUMNS} FROM deliveries {clause} ORDER BY created_at DESC, delivery_id DESC LIMIT ? OFFSET ?",
+            [*parameters, page.page_size, page.offset],
+        ).fetchall()
+        return Page([_delivery(r) for r in rows], page, int(total))
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return delivery_from_row(dict(zip(row.keys(), row, strict=True)), read_time=from_iso)
