@@ -56,6 +56,10 @@ class Evaluator:
     def device_count(self) -> int:
         return len(self._devices)
 
+    def watches(self, organization_id: str) -> bool:
+        """Whether any rule watches devices of the organization."""
+        return self._index.watches(organization_id)
+
     def replace_rules(self, rules: Iterable[Rule]) -> set[str]:
         """Swap the rule set; rules added, edited or removed start over. Returns their ids."""
         index = RuleIndex(rules)

@@ -24,10 +24,15 @@ class RuleIndex:
                 metrics.setdefault(metric, []).append(rule)
             if any(c.kind is ConditionKind.NO_DATA for c in rule.conditions):
                 self._no_data.setdefault(key, []).append(rule)
+        self._organizations = {organization_id for organization_id, _ in self._by_metric}
         self._longest_no_data_ms = {
             key: max(c.duration_seconds for r in rules for c in r.conditions if c.kind is ConditionKind.NO_DATA) * 1000
             for key, rules in self._no_data.items()
         }
+
+    def watches(self, organization_id: str) -> bool:
+        """Whether any rule watches devices of the organization (else its readings need no device lookup)."""
+        return organization_id in self._organizations
 
     def metrics_of(self, organization_id: str, device_type: str) -> dict[str, list[Rule]] | None:
         """metric → the rules using it, for devices of that organization and type (None: no rule at all)."""
