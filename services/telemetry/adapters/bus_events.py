@@ -1,20 +1,24 @@
 """TelemetryEvents on the event bus: iot.telemetry.v1 events on routing keys telemetry.*.
 
-A batch can hold readings of several organizations; each event carries one organization in its meta, so a
-batch becomes one ReadingsStored event per organization. Building it costs about as much per reading as
+A batch can hold readings of several organizations; each event carries one organization in its meta. The
+alert evaluator keeps per-device state in the replica that owns the device's partition (services/runtime/
+bus.py), so a batch becomes one ReadingsStored event per (organization, partition of the device id), published
+with one of its device ids as partition key: all readings of a device reach the same replica, in order.
+AnomalyDetected is keyed by its device likewise. Building ReadingsStored costs about as much per reading as
 validating one (protobuf maps are slow to fill from Python), so when the bus can tell that nobody receives
 the event (the in-process bus of `iotmon up` before any consumer subscribes), it is not built at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from google.protobuf import timestamp_pb2
 from iot.telemetry.v1 import events_pb2
 
-from services.runtime.bus import EventPublisher, event_meta
+from services.runtime.bus import EventPublisher, event_meta, partition_of
 from services.telemetry.domain.model import Reading
 
 READINGS_STORED = "telemetry.readings_stored"
@@ -26,27 +30,40 @@ class KnowsSubscribers(Protocol):
     def has_subscribers(self, routing_key: str) -> bool: ...
 
 
+@runtime_checkable
+class KnowsPartitions(Protocol):
+    @property
+    def partitions(self) -> int: ...
+
+
 class BusTelemetryEvents:
     def __init__(self, bus: EventPublisher):
         self._bus = bus
+        self._partitions = bus.partitions if isinstance(bus, KnowsPartitions) else 1
 
     async def readings_stored(self, readings: Sequence[Reading]) -> None:
         bus = self._bus
         if isinstance(bus, KnowsSubscribers) and not bus.has_subscribers(READINGS_STORED):
             return
-        by_organization: dict[str, list[Reading]] = {}
+        partitions = self._partitions
+        groups: dict[tuple[str, int], list[Reading]] = {}
         for reading in readings:
-            by_organization.setdefault(reading.organization_id, []).append(reading)
-        for organization_id, own in by_organization.items():
-            event = events_pb2.ReadingsStored(meta=event_meta(organization_id))
-            add = event.readings.add
-            for reading in own:
-                message = add(device_id=reading.device_id, values=reading.values)
-                if reading.anomalies:
-                    message.anomalies.extend(sorted(reading.anomalies))
-                seconds, millis = divmod(reading.timestamp_ms, 1000)
-                message.timestamp.seconds, message.timestamp.nanos = seconds, millis * 1_000_000
-            await self._bus.publish(READINGS_STORED, event)
+            key = (reading.organization_id, partition_of(reading.device_id, partitions))
+            groups.setdefault(key, []).append(reading)
+        await asyncio.gather(
+            *(self._publish_stored(organization_id, own) for (organization_id, _), own in groups.items())
+        )
+
+    async def _publish_stored(self, organization_id: str, readings: list[Reading]) -> None:
+        event = events_pb2.ReadingsStored(meta=event_meta(organization_id))
+        add = event.readings.add
+        for reading in readings:
+            message = add(device_id=reading.device_id, values=reading.values)
+            if reading.anomalies:
+                message.anomalies.extend(sorted(reading.anomalies))
+            seconds, millis = divmod(reading.timestamp_ms, 1000)
+            message.timestamp.seconds, message.timestamp.nanos = seconds, millis * 1_000_000
+        await self._bus.publish(READINGS_STORED, event, partition_key=readings[0].device_id)
 
     async def anomaly_detected(self, reading: Reading, metric: str, score: float) -> None:
         event = events_pb2.AnomalyDetected(
@@ -57,7 +74,7 @@ class BusTelemetryEvents:
             score=score,
             timestamp=timestamp_of(reading.timestamp_ms),
         )
-        await self._bus.publish(ANOMALY_DETECTED, event)
+        await self._bus.publish(ANOMALY_DETECTED, event, partition_key=reading.device_id)
 
 
 def timestamp_of(timestamp_ms: int) -> timestamp_pb2.Timestamp:
