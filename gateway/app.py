@@ -29,6 +29,7 @@ from gateway.routes import HttpRoute, RouteConflict, RouteMatcher, build_routes
 from gateway.settings import GatewaySettings
 from gateway.transcode import Transcoder
 from gateway.upstream import Upstreams
+from gateway.ws import WS_PATH, Realtime
 from services.runtime.auth import TokenVerifier
 from services.runtime.bus import EventBus
 from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
@@ -50,9 +51,10 @@ def create_app(
     routes = build_routes(services)
     resolved = {name: (addresses or {}).get(name) or settings.addr(name) for name in SERVICE_NAMES}
     upstreams = Upstreams(services, resolved, options.upstream_timeout_seconds)
-    transcoder = Transcoder(
-        routes, upstreams, verifier or TokenVerifier.from_settings(settings), options.max_body_bytes
-    )
+    verifier = verifier or TokenVerifier.from_settings(settings)
+    transcoder = Transcoder(routes, upstreams, verifier, options.max_body_bytes)
+    # /ws exists when the process has a bus to feed it.
+    realtime = Realtime(bus, settings, resolved["device"], verifier, options) if bus is not None else None
     readiness = Readiness(upstreams, options.readiness_cache_seconds, options.health_check_timeout_seconds)
     docs = ApiDocuments(lambda: build_openapi(routes, services, load_comments()))
     fixed: list[BaseRoute] = [
@@ -65,19 +67,26 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await upstreams.open(routes)
+        if realtime is not None:
+            await realtime.start()
         log.info("gateway started", extra={"routes": len(routes), "upstreams": resolved})
         try:
             yield
         finally:
+            if realtime is not None:
+                await realtime.stop()
             await upstreams.close()
 
-    return GatewayApp(
+    app = GatewayApp(
         transcoder,
+        websocket=realtime.endpoint if realtime is not None else None,
         routes=fixed,
         middleware=[Middleware(RequestContextMiddleware)],
         exception_handlers={HTTPException: http_exception_handler},
         lifespan=lifespan,
     )
+    app.state.realtime = realtime
+    return app
 
 
 class GatewayApp(Starlette):
@@ -87,8 +96,11 @@ class GatewayApp(Starlette):
     layers: the transcoder renders its own errors and the request-context middleware catches the rest.
     """
 
-    def __init__(self, transcoder: ASGIApp, *, routes: list[BaseRoute], **options: Any):
+    def __init__(
+        self, transcoder: ASGIApp, *, routes: list[BaseRoute], websocket: ASGIApp | None = None, **options: Any
+    ):
         super().__init__(routes=routes, **options)
+        self._websocket = websocket
         self._transcoded = RequestContextMiddleware(transcoder)
         self._fixed_paths = {r.path for r in routes if isinstance(r, Route)}
         self._fixed_prefixes = tuple(r.path + "/" for r in routes if isinstance(r, Mount))
@@ -98,6 +110,9 @@ class GatewayApp(Starlette):
         if scope["type"] == "http" and path not in self._fixed_paths and not path.startswith(self._fixed_prefixes):
             scope["app"] = self
             await self._transcoded(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and path == WS_PATH and self._websocket is not None:
+            await self._websocket(scope, receive, send)  # straight to the hub: no router frames per connection
             return
         await super().__call__(scope, receive, send)
 

@@ -15,3 +15,7 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=MIB, gt=0, description="larger request bodies are refused with 413")
     readiness_cache_seconds: float = Field(default=1.0, ge=0, description="how long /readyz reuses its answer")
     health_check_timeout_seconds: float = Field(default=1.0, gt=0, description="deadline of one health check")
+    ws_send_queue_size: int = Field(
+        default=256, gt=0, description="messages queued for one WebSocket client before it is closed as too slow"
+    )
+    ws_max_devices: int = Field(default=1000, gt=0, description="devices one WebSocket connection may watch")
