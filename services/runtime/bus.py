@@ -19,10 +19,11 @@ inline; `services/runtime/bus_rabbitmq.py` is the production adapter. Both pass 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -64,39 +65,132 @@ class EventBus(EventPublisher, Protocol):
     async def close(self) -> None: ...
 
 
-class InProcessBus:
-    """Delivers each event to every subscriber whose pattern matches (`*` and `#` as in AMQP topics)."""
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic matching: words split on dots, `*` is exactly one word, `#` is zero or more words."""
+    return _words_match(tuple(pattern.split(".")), tuple(routing_key.split(".")))
 
-    def __init__(self, partitions: int = DEFAULT_PARTITIONS) -> None:
-        self._subscribers: list[tuple[str, Handler]] = []
+
+def _words_match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_words_match(rest, words[skip:]) for skip in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _words_match(rest, words[1:])
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event a group gave up on after its retries: kept for inspection (RabbitMQ: iotmon.<group>.dead)."""
+
+    group: str | None
+    routing_key: str
+    body: bytes
+    error: str
+
+
+@dataclass
+class _Subscription:
+    pattern: str
+    handler: Handler
+    group: str | None
+    partitioned: bool
+
+    @property
+    def members_key(self) -> tuple[str, str, bool] | None:
+        """Subscriptions with the same key are members of one group on one queue: they share its events."""
+        return None if self.group is None else (self.group, self.pattern, self.partitioned)
+
+
+DEFAULT_ATTEMPTS = 3
+DEAD_LETTERS_KEPT = 1000
+
+
+class InProcessBus:
+    """Delivers each event inline to the subscribers whose pattern matches (`*` and `#` as in AMQP topics).
+
+    One process, so groups only matter when one subscribes the same pattern twice in a group: those members
+    share the events (round robin; partitioned: by partition), as replicas on one RabbitMQ queue would. A
+    failing handler is called up to `max_attempts` times, then the event lands in `dead_letters`.
+    """
+
+    def __init__(self, partitions: int = DEFAULT_PARTITIONS, max_attempts: int = DEFAULT_ATTEMPTS) -> None:
+        self._subscriptions: list[_Subscription] = []
         self._partitions = partitions
+        self._max_attempts = max(1, max_attempts)
+        self._turns: dict[tuple[str, str, bool], int] = {}
+        self._dead_letters: deque[DeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
 
     @property
     def partitions(self) -> int:
         return self._partitions
 
+    @property
+    def dead_letters(self) -> list[DeadLetter]:
+        """The latest events whose handler failed every attempt (oldest first, at most 1000)."""
+        return list(self._dead_letters)
+
     def subscribe(self, pattern: str, handler: Handler, *, group: str | None = None, partitioned: bool = False) -> None:
-        # One process: every group has one member, so group and partitions change nothing here.
-        self._subscribers.append((pattern.replace("#", "*"), handler))
+        self._subscriptions.append(_Subscription(pattern, handler, group, partitioned and group is not None))
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        self._subscriptions.clear()
 
     def has_subscribers(self, routing_key: str) -> bool:
         """Whether an event on this key would reach anyone: a publisher may skip building a costly event
         (telemetry.readings_stored carries every reading of a batch) that nobody in the process receives."""
-        return any(fnmatch.fnmatchcase(routing_key, p) for p, _ in self._subscribers)
+        return any(topic_matches(s.pattern, routing_key) for s in self._subscriptions)
 
     async def publish(self, routing_key: str, event: Message, *, partition_key: str | None = None) -> None:
         payload = event.SerializeToString()
-        targets = [h for p, h in self._subscribers if fnmatch.fnmatchcase(routing_key, p)]
-        results = await asyncio.gather(*(h(routing_key, payload) for h in targets), return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                log.error("event handler failed", extra={"routingKey": routing_key, "error": repr(result)})
+        partition = partition_of(partition_key, self._partitions) if partition_key is not None else 0
+        targets = self._targets(routing_key, partition)
+        await asyncio.gather(*(self._deliver(s, routing_key, payload) for s in targets))
+
+    def _targets(self, routing_key: str, partition: int) -> list[_Subscription]:
+        """Every broadcast subscriber, and one member of each group (partitioned: the partition's owner)."""
+        targets: list[_Subscription] = []
+        members: dict[tuple[str, str, bool], list[_Subscription]] = {}
+        for subscription in self._subscriptions:
+            if not topic_matches(subscription.pattern, routing_key):
+                continue
+            key = subscription.members_key
+            if key is None:
+                targets.append(subscription)
+            else:
+                members.setdefault(key, []).append(subscription)
+        for key, group in members.items():
+            if key[2]:
+                targets.append(group[partition % len(group)])
+            else:
+                turn = self._turns.get(key, 0)
+                self._turns[key] = turn + 1
+                targets.append(group[turn % len(group)])
+        return targets
+
+    async def _deliver(self, subscription: _Subscription, routing_key: str, payload: bytes) -> None:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await subscription.handler(routing_key, payload)
+                return
+            except Exception as error:
+                last = attempt == self._max_attempts
+                log.log(
+                    logging.ERROR if last else logging.WARNING,
+                    "event handler failed",
+                    extra={
+                        "routingKey": routing_key,
+                        "group": subscription.group,
+                        "deliveryCount": attempt,
+                        "deadLettered": last,
+                        "error": repr(error),
+                    },
+                )
+                if last:
+                    self._dead_letters.append(DeadLetter(subscription.group, routing_key, payload, repr(error)))
 
 
 def event_meta(organization_id: str, actor_user_id: str | None = None) -> common_pb2.EventMeta:

@@ -1,0 +1,398 @@
+"""The EventBus on RabbitMQ (aio-pika): the production adapter; docs/bus.md has the topology and semantics.
+
+- publish: persistent protobuf messages on one durable topic exchange, awaited until the broker confirms.
+- group: replicas compete on a durable quorum queue per (group, pattern); a failing event is requeued
+  and, after max_deliveries, dead-lettered to `iotmon.<group>.dead`.
+- broadcast (group=None): an exclusive queue per process.
+- partitioned: `partitions` quorum queues with a single active consumer each, fed by a headers exchange on
+  the `x-partition` header; handlers of one partition run one event at a time, in order.
+Acknowledgement follows the handler's success, so an event whose consumer dies is redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    AbstractRobustExchange,
+)
+from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError, ProbableAuthenticationError
+from google.protobuf.message import Message
+from iot.common.v1 import common_pb2
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
+
+from services.runtime import bus_topology as topology
+from services.runtime.bus import Handler, partition_of, topic_matches
+from services.runtime.bus_topology import RabbitMqOptions
+from services.runtime.context import traceparent_var
+
+log = logging.getLogger("iotmon.bus")
+
+CONTENT_TYPE = "application/x-protobuf"
+_LOST_CONNECTION = (AMQPConnectionError, ChannelInvalidStateError, ConnectionError, TimeoutError)
+
+
+class BusUnavailable(RuntimeError):
+    """The broker did not accept a connection within RabbitMqOptions.connect_timeout."""
+
+
+@dataclass
+class _Subscription:
+    pattern: str
+    handler: Handler
+    group: str | None
+    partitioned: bool
+
+
+@dataclass
+class _PartitionedGroup:
+    """One set of partition queues per group; every partitioned pattern of the group feeds it."""
+
+    handlers: list[tuple[str, Handler]] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    exchange: AbstractRobustExchange | None = None
+    topic: AbstractRobustExchange | None = None
+
+    async def dispatch(self, routing_key: str, body: bytes) -> None:
+        # Events of patterns this process no longer subscribes (bindings are durable) are acknowledged.
+        for pattern, handler in tuple(self.handlers):
+            if topic_matches(pattern, routing_key):
+                await handler(routing_key, body)
+
+
+class RabbitMqBus:
+    """EventBus over RabbitMQ; subscribe before or after start()."""
+
+    def __init__(self, options: RabbitMqOptions) -> None:
+        if options.max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
+        self._options = options
+        self._subscriptions: list[_Subscription] = []
+        self._partitioned: dict[str, _PartitionedGroup] = {}
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: AbstractExchange | None = None
+        self._declaring: set[asyncio.Task[None]] = set()
+        self._handling: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    @property
+    def partitions(self) -> int:
+        return self._options.partitions
+
+    def subscribe(self, pattern: str, handler: Handler, *, group: str | None, partitioned: bool = False) -> None:
+        if partitioned and group is None:
+            raise ValueError("a partitioned subscription needs a group")
+        subscription = _Subscription(pattern, handler, group, partitioned)
+        if group is not None:
+            topology.group_queue(group, pattern)  # fail now on a pattern whose queue name is reserved
+        self._subscriptions.append(subscription)
+        if self._connection is not None:
+            self._declare_soon(subscription)
+
+    async def start(self) -> None:
+        """Connect (retrying for connect_timeout), declare the exchange and consume what was subscribed."""
+        if self._connection is not None:
+            return
+        self._connection = await self._connect()
+        channel = await self._connection.channel(publisher_confirms=True)
+        exchange = self._options.exchange
+        self._publisher = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        for subscription in self._subscriptions:
+            self._declare_soon(subscription)
+        await self.wait_subscribed()
+
+    async def wait_subscribed(self) -> None:
+        """Wait until every subscription so far consumes; raises the first declaration error."""
+        while self._declaring:
+            await asyncio.gather(*self._declaring)
+
+    async def publish(self, routing_key: str, event: Message, *, partition_key: str | None = None) -> None:
+        if self._publisher is None:
+            raise RuntimeError("start() the bus before publishing")
+        if self._declaring:
+            # This process's own subscriptions made just before are bound before its next event goes out.
+            await asyncio.gather(*self._declaring, return_exceptions=True)
+        message = self._message(event, partition_key)
+        publisher = self._publisher
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(3),
+            wait=wait_exponential(multiplier=0.1, max=1),
+            retry=retry_if_exception(lambda error: isinstance(error, _LOST_CONNECTION) and not self._closing),
+            reraise=True,
+        ):
+            with attempt:
+                # The robust channel waits for a reconnection; a confirm lost with the connection is retried
+                # (subscribers may then see the event twice: its message_id is the event id).
+                await publisher.publish(message, routing_key, mandatory=False)
+
+    async def close(self) -> None:
+        """Stop taking events, let running handlers finish (drain_seconds), then close the connection."""
+        if self._closing:
+            return
+        self._closing = True
+        for task in self._declaring:
+            task.cancel()
+        running = set(self._handling)
+        if running:
+            _, late = await asyncio.wait(running, timeout=self._options.drain_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("event handlers cancelled at close; the broker redelivers", extra={"count": len(late)})
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._connection is not None:
+            await self._connection.close()
+
+    # Connection
+
+    async def _connect(self) -> AbstractRobustConnection:
+        options = self._options
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_delay(options.connect_timeout),
+                wait=wait_exponential(multiplier=0.2, max=5),
+                retry=retry_if_exception(_worth_retrying),
+                before_sleep=lambda state: log.warning(
+                    "RabbitMQ not reachable yet", extra={"url": _safe(options.url), "attempt": state.attempt_number}
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    return await aio_pika.connect_robust(
+                        options.url,
+                        timeout=min(10.0, options.connect_timeout),
+                        reconnect_interval=options.reconnect_interval,
+                        client_properties={"connection_name": "iotmon-bus"},
+                    )
+        except OSError as error:  # TimeoutError and AMQPConnectionError included
+            raise BusUnavailable(
+                f"RabbitMQ at {_safe(options.url)} refused the bus within {options.connect_timeout:g} s: {error!r}"
+            ) from error
+        raise AssertionError("unreachable: AsyncRetrying returns or raises")
+
+    # Declarations
+
+    def _declare_soon(self, subscription: _Subscription) -> None:
+        task = asyncio.create_task(self._declare(subscription))
+        self._declaring.add(task)
+        task.add_done_callback(self._declared)
+
+    def _declared(self, task: asyncio.Task[None]) -> None:
+        self._declaring.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("bus subscription failed", extra={"error": repr(error)})
+
+    async def _declare(self, subscription: _Subscription) -> None:
+        if subscription.group is None:
+            await self._declare_broadcast(subscription)
+        elif subscription.partitioned:
+            await self._declare_partitioned(subscription.group, subscription)
+        else:
+            await self._declare_group(subscription.group, subscription)
+
+    async def _channel(self, prefetch: int) -> tuple[AbstractRobustChannel, AbstractRobustExchange]:
+        """A consuming channel with its prefetch, and the topic exchange declared on it so that the
+        channel's restoration after a reconnection re-declares everything its queues are bound to."""
+        assert self._connection is not None
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=prefetch)
+        topic = await channel.declare_exchange(self._options.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        return channel, topic
+
+    async def _declare_dead_letters(self, channel: AbstractRobustChannel, group: str) -> None:
+        exchange = await channel.declare_exchange(
+            topology.dead_exchange(self._options.exchange), aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await channel.declare_queue(
+            topology.dead_queue(group), durable=True, arguments=topology.DEAD_QUEUE_ARGUMENTS
+        )
+        await queue.bind(exchange, routing_key=group)
+
+    async def _declare_group(self, group: str, subscription: _Subscription) -> None:
+        channel, topic = await self._channel(self._options.prefetch)
+        await self._declare_dead_letters(channel, group)
+        queue = await channel.declare_queue(
+            topology.group_queue(group, subscription.pattern),
+            durable=True,
+            arguments=topology.shared_queue_arguments(group, self._options.exchange, self._options.max_deliveries),
+        )
+        await queue.bind(topic, routing_key=subscription.pattern)
+        await queue.consume(self._consumer(queue.name, group, subscription.handler, broker_retries=True))
+
+    async def _declare_broadcast(self, subscription: _Subscription) -> None:
+        channel, topic = await self._channel(self._options.prefetch)
+        # Named here rather than by the server so that a reconnection can declare the same queue again.
+        name = f"{topology.QUEUE_PREFIX}.broadcast.{uuid.uuid4().hex}"
+        queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
+        await queue.bind(topic, routing_key=subscription.pattern)
+        await queue.consume(self._consumer(name, None, subscription.handler, broker_retries=False))
+
+    async def _declare_partitioned(self, group: str, subscription: _Subscription) -> None:
+        state = self._partitioned.setdefault(group, _PartitionedGroup())
+        state.handlers.append((subscription.pattern, subscription.handler))
+        async with state.lock:
+            if state.exchange is None:
+                await self._declare_partitions(group, state)
+        assert state.exchange is not None
+        assert state.topic is not None
+        await state.exchange.bind(state.topic, routing_key=subscription.pattern)
+
+    async def _declare_partitions(self, group: str, state: _PartitionedGroup) -> None:
+        # Prefetch 1 per consumer: a partition's events are handled one at a time, in order.
+        channel, topic = await self._channel(1)
+        exchange = await channel.declare_exchange(
+            topology.partition_exchange(group), aio_pika.ExchangeType.HEADERS, durable=True
+        )
+        await self._declare_dead_letters(channel, group)
+        arguments = topology.partition_queue_arguments(group, self._options.exchange, self._options.max_deliveries)
+        for partition in range(self._options.partitions):
+            queue = await channel.declare_queue(
+                topology.partition_queue(group, partition), durable=True, arguments=arguments
+            )
+            await queue.bind(exchange, routing_key="", arguments=topology.partition_binding(partition))
+            await queue.consume(self._consumer(queue.name, group, state.dispatch, broker_retries=False))
+        state.exchange, state.topic = exchange, topic
+
+    # Consuming
+
+    def _consumer(
+        self, queue: str, group: str | None, handler: Handler, *, broker_retries: bool
+    ) -> Callable[[AbstractIncomingMessage], Coroutine[Any, Any, None]]:
+        """The callback of one queue's consumer; aio-pika runs each delivery in its own task.
+
+        broker_retries: a failure is requeued and the quorum queue counts deliveries (shared queues, where
+        another replica may succeed). Otherwise the handler is retried here, which keeps a partition's order
+        whatever the broker does with requeued messages, and suits broadcast queues that count nothing.
+        """
+        max_deliveries = self._options.max_deliveries
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            if self._closing:
+                return  # left unacknowledged: the broker takes it back when the connection closes
+            task = asyncio.current_task()
+            assert task is not None
+            self._handling.add(task)
+            try:
+                earlier = _delivery_count(message)
+                attempts = 1 if broker_retries else max(1, max_deliveries - earlier)
+                for attempt in range(attempts):
+                    error = await _run(handler, message)
+                    if error is None:
+                        await _settle(message.ack(), message)
+                        return
+                    delivery = earlier + attempt + 1
+                    _log_failure(message, queue, group, delivery, error, dead=delivery >= max_deliveries)
+                if broker_retries:
+                    await _settle(message.nack(requeue=True), message)
+                else:
+                    await _settle(message.reject(requeue=False), message)
+            finally:
+                self._handling.discard(task)
+
+        return on_message
+
+    def _message(self, event: Message, partition_key: str | None) -> aio_pika.Message:
+        meta = _meta_of(event)
+        traceparent = (meta.traceparent if meta is not None else "") or traceparent_var.get()
+        # Events without a key go to partition 0 of partitioned subscribers (they must land somewhere).
+        partition = partition_of(partition_key, self._options.partitions) if partition_key is not None else 0
+        headers: dict[str, Any] = {topology.PARTITION_HEADER: partition}
+        if traceparent:
+            headers["traceparent"] = traceparent
+        occurred = (
+            meta.occurred_at.ToDatetime(tzinfo=UTC)
+            if meta is not None and meta.HasField("occurred_at")
+            else datetime.now(UTC)
+        )
+        return aio_pika.Message(
+            event.SerializeToString(),
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            type=event.DESCRIPTOR.full_name,
+            message_id=(meta.event_id if meta is not None else "") or None,
+            timestamp=occurred,
+            headers=headers,
+        )
+
+
+def _meta_of(event: Message) -> common_pb2.EventMeta | None:
+    meta_field = event.DESCRIPTOR.fields_by_name.get("meta")
+    if meta_field is None or meta_field.message_type is not common_pb2.EventMeta.DESCRIPTOR:
+        return None
+    meta = getattr(event, "meta")  # noqa: B009 - the field is only known at run time
+    assert isinstance(meta, common_pb2.EventMeta)
+    return meta
+
+
+def _delivery_count(message: AbstractIncomingMessage) -> int:
+    """Earlier deliveries of this message, as a quorum queue counts them (absent on the first one)."""
+    value = (message.headers or {}).get("x-delivery-count")
+    return value if isinstance(value, int) else 0
+
+
+async def _run(handler: Handler, message: AbstractIncomingMessage) -> Exception | None:
+    traceparent = (message.headers or {}).get("traceparent")
+    token = traceparent_var.set(traceparent if isinstance(traceparent, str) else None)
+    try:
+        await handler(message.routing_key or "", message.body)
+    except Exception as error:
+        return error
+    finally:
+        traceparent_var.reset(token)
+    return None
+
+
+async def _settle(outcome: Awaitable[None], message: AbstractIncomingMessage) -> None:
+    try:
+        await outcome
+    except _LOST_CONNECTION as error:
+        # The delivery died with its channel: the broker hands the event out again.
+        log.info(
+            "event not settled: connection lost",
+            extra={"routingKey": message.routing_key, "messageId": message.message_id, "error": repr(error)},
+        )
+
+
+def _log_failure(
+    message: AbstractIncomingMessage, queue: str, group: str | None, delivery: int, error: Exception, *, dead: bool
+) -> None:
+    log.log(
+        logging.ERROR if dead else logging.WARNING,
+        "event handler failed",
+        extra={
+            "routingKey": message.routing_key,
+            "queue": queue,
+            "group": group,
+            "messageId": message.message_id,
+            "deliveryCount": delivery,
+            "deadLettered": dead and group is not None,
+            "dropped": dead and group is None,
+            "error": repr(error),
+        },
+        exc_info=error if dead else None,
+    )
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """Connection refused or reset is worth waiting out; wrong credentials are not."""
+    return isinstance(error, OSError) and not isinstance(error, ProbableAuthenticationError)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
