@@ -21,6 +21,8 @@ from services.notification.ports import DeliveryEvents, DeliveryLog, Renderer, S
 
 log = logging.getLogger("iotmon.notification")
 
+Send = Callable[[], Awaitable[SendReceipt]]
+
 
 @dataclass(frozen=True)
 class DispatchSettings:
@@ -136,12 +138,14 @@ class NotificationDispatcher:
             row = current
 
     async def _send(self, alert: Alert, planned: PlannedDelivery, row: Delivery) -> Delivery:
-        content = ""
+        stored: dict[str, object] = {}
         try:
-            content, attempt = self._prepare(alert, planned)
+            stored, attempt = self._prepare(alert, planned)
             timeout = self._settings.timeouts.get(planned.channel, 30.0)
             receipt = await asyncio.wait_for(attempt(), timeout)
             status, error, retryable, extra = DeliveryStatus.SENT, None, False, receipt.attempts - 1
+            if receipt.note:
+                stored["receipt"] = receipt.note
         except DeliveryFailed as failure:
             status, error, retryable = DeliveryStatus.FAILED, failure.message, failure.retryable
             extra = max(failure.attempts - 1, 0)
@@ -158,7 +162,7 @@ class NotificationDispatcher:
             retryable=retryable,
             extra_attempts=extra,
             sent_at=self._clock.now() if status is DeliveryStatus.SENT else None,
-            content=content,
+            content=json.dumps(stored, ensure_ascii=False, separators=(",", ":")),
         )
         if finished is None:
             log.warning("delivery claim lost before it finished", extra={"deliveryId": row.delivery_id})
@@ -166,31 +170,21 @@ class NotificationDispatcher:
         await self._events.delivered(finished)
         return finished
 
-    def _prepare(self, alert: Alert, planned: PlannedDelivery) -> tuple[str, Callable[[], Awaitable[SendReceipt]]]:
-        """The rendered message as stored in the log, and the call that sends it."""
+    def _prepare(self, alert: Alert, planned: PlannedDelivery) -> tuple[dict[str, object], Send]:
+        """The rendered message as the log keeps it, and the call that sends it."""
         senders, renderer, delivery_id = self._senders, self._renderer, planned.delivery_id
         if planned.channel is Channel.WEBHOOK:
-            hook = renderer.webhook(alert, delivery_id)
-            return _stored({"to": planned.target, **asdict(hook)}), lambda: senders.webhook.send(
-                planned.target, hook, delivery_id
-            )
-        recipient = planned.recipient
-        assert recipient is not None  # user channels always carry their recipient
+            hook, url = renderer.webhook(alert, delivery_id), planned.target
+            return {"to": url, **asdict(hook)}, lambda: senders.webhook.send(url, hook, delivery_id)
+        user = planned.recipient
+        assert user is not None  # user channels always carry their recipient
         if planned.channel is Channel.EMAIL:
-            email = renderer.email(alert, recipient)
-            return _stored({"to": recipient.email, **asdict(email)}), lambda: senders.email.send(
-                recipient.email, recipient.name, email, delivery_id
-            )
+            email, address = renderer.email(alert, user), user.email
+            return {"to": address, **asdict(email)}, lambda: senders.email.send(address, user.name, email, delivery_id)
         if planned.channel is Channel.PUSH:
-            push = renderer.push(alert, recipient)
-            tokens = recipient.device_tokens
-            return _stored({"tokens": len(tokens), **asdict(push)}), lambda: senders.push.send(
-                tokens, push, delivery_id
-            )
-        sms = renderer.sms(alert, recipient)
-        phone = recipient.phone_number or ""
-        return _stored({"to": phone, **asdict(sms)}), lambda: senders.sms.send(phone, sms)
-
-
-def _stored(content: dict[str, object]) -> str:
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+            push = renderer.push(alert, user)
+            tokens = user.device_tokens
+            return {"tokens": len(tokens), **asdict(push)}, lambda: senders.push.send(tokens, push, delivery_id)
+        sms = renderer.sms(alert, user)
+        phone = user.phone_number or ""
+        return {"to": phone, **asdict(sms)}, lambda: senders.sms.send(phone, sms)
