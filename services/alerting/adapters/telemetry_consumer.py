@@ -63,19 +63,22 @@ class TelemetryAlertConsumer:
         raise_alert: RaiseAlert,
         rules: RulesSource,
         *,
+        group: str = GROUP,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._evaluator = evaluator
         self._devices = devices
         self._raise_alert = raise_alert
         self._rules = rules
+        self._group = group
         self._clock = clock
         self._reload_lock = asyncio.Lock()
+        self.readings_evaluated = 0  # counters for the stats line and tests
         self.alerts_raised = 0
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(READINGS_STORED, self.on_readings_stored, group=GROUP, partitioned=True)
-        bus.subscribe(ANOMALY_DETECTED, self.on_anomaly_detected, group=GROUP, partitioned=True)
+        bus.subscribe(READINGS_STORED, self.on_readings_stored, group=self._group, partitioned=True)
+        bus.subscribe(ANOMALY_DETECTED, self.on_anomaly_detected, group=self._group, partitioned=True)
         bus.subscribe(RULE_CHANGED, self.on_rule_changed, group=None)
         bus.subscribe(ALERT_RESOLVED, self.on_alert_resolved, group=None)
         bus.subscribe(DEVICE_EVENTS, self.on_device_event, group=None)
@@ -103,6 +106,7 @@ class TelemetryAlertConsumer:
                 stamp = reading.timestamp
                 timestamp_ms = stamp.seconds * 1000 + stamp.nanos // 1_000_000
                 candidates.extend(on_reading(device, timestamp_ms, reading.values, now_ms))
+        self.readings_evaluated += len(event.readings)
         await self._raise_all(candidates)
 
     async def on_anomaly_detected(self, routing_key: str, payload: bytes) -> None:

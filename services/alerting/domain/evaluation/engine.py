@@ -56,6 +56,10 @@ class Evaluator:
     def device_count(self) -> int:
         return len(self._devices)
 
+    def knows(self, device_id: str) -> bool:
+        """Whether this evaluator keeps state for the device (it saw it and has not forgotten it)."""
+        return device_id in self._devices
+
     def watches(self, organization_id: str) -> bool:
         """Whether any rule watches devices of the organization."""
         return self._index.watches(organization_id)
