@@ -1,14 +1,105 @@
-"""Composition root of the alerting service.
+"""Composition root of the alerting service: the one place that picks adapters from settings.
 
-Not built yet (issue #5): every RPC of the contract answers UNIMPLEMENTED with reason NOT_IMPLEMENTED,
-which the gateway shows as 501 in the error format. The service still appears in reflection and health.
+Store: SQLite in data_dir (the default), PostgreSQL (asyncpg) or memory. Peers: telemetry over gRPC for device
+types (as the alerting service itself), identity for the names of people acting on alerts (as the caller).
+Background: the daily cleanup of old resolved alerts (§6.2) and, through the hook below, the evaluator.
 """
 
 from __future__ import annotations
 
-from services.runtime.contract import service_descriptor
-from services.runtime.service import BuildContext, BuiltService, unimplemented_registration
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
+
+from iot.alerting.v1 import alerting_pb2, alerting_pb2_grpc
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.alerting.adapters.bus_events import NOTIFICATION_DELIVERED, BusAlertingEvents, DeliveryListener
+from services.alerting.adapters.device_types_client import GrpcDeviceTypes
+from services.alerting.adapters.memory import InMemoryAlertingStore
+from services.alerting.adapters.sqlite import SqliteAlertingStore
+from services.alerting.adapters.users_client import GrpcUserNames
+from services.alerting.cleanup import ResolvedAlertsCleanup
+from services.alerting.domain.service import AlertingService
+from services.alerting.ports import AlertingStore
+from services.alerting.servicer import AlertingServicer
+from services.kernel.clock import Clock
+from services.runtime.clients import open_channel
+from services.runtime.server import ServiceRegistration
+from services.runtime.service import BuildContext, BuiltService
+from services.runtime.service_tokens import ServiceTokens
+
+SERVICE_NAME = "alerting"
+SQLITE_FILE = "alerting.db"
+DAY_SECONDS = 86_400.0
+
+BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
-async def build(ctx: BuildContext) -> BuiltService:
-    return BuiltService("alerting", [unimplemented_registration(service_descriptor("alerting"))])
+class AlertingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOTMON_ALERTING_", extra="ignore")
+
+    # sqlite keeps data_dir/alerting.db; memory forgets everything on restart (tests, demos).
+    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # PostgreSQL schema of the tables (created when missing); None: the search path.
+    postgres_schema: str | None = None
+    cleanup_after_days: float = Field(default=90, gt=0, description="resolved alerts older than this are deleted")
+    cleanup_interval_seconds: float = Field(default=DAY_SECONDS, gt=0, description="how often the cleanup runs")
+    device_type_cache_seconds: float = Field(default=30, ge=0, description="how long a device type's metrics are kept")
+
+
+async def build(
+    ctx: BuildContext, settings: AlertingSettings | None = None, clock: Clock | None = None
+) -> BuiltService:
+    settings = settings or AlertingSettings()
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await _store(ctx, settings)
+    # Device types are the platform's own data: asked as the alerting service.
+    telemetry = open_channel(ctx.settings.telemetry_addr, service_tokens=ServiceTokens(ctx.settings, SERVICE_NAME))
+    ctx.resources.push_async_callback(telemetry.close)
+    # A user's name is theirs to read: asked with the caller's own token.
+    identity = open_channel(ctx.settings.identity_addr)
+    ctx.resources.push_async_callback(identity.close)
+    service = AlertingService(
+        store=store,
+        device_types=GrpcDeviceTypes(telemetry, cache_seconds=settings.device_type_cache_seconds),
+        users=GrpcUserNames(identity),
+        events=BusAlertingEvents(ctx.bus),
+        clock=clock,
+    )
+    ctx.bus.subscribe(NOTIFICATION_DELIVERED, DeliveryListener(service).on_delivered, group=SERVICE_NAME)
+    cleanup = ResolvedAlertsCleanup(
+        service, settings.cleanup_after_days * DAY_SECONDS, settings.cleanup_interval_seconds
+    )
+    registration = ServiceRegistration(
+        alerting_pb2.DESCRIPTOR.services_by_name["AlertingService"],
+        alerting_pb2_grpc.add_AlertingServiceServicer_to_server,
+        AlertingServicer(service),
+    )
+    background: list[BackgroundJob] = [cleanup.run, *await _evaluator_jobs(ctx, service)]
+    return BuiltService(SERVICE_NAME, [registration], background)
+
+
+# ---- EVALUATOR HOOK (helper B2's evaluator is built and started here) -------------------------------------
+# `service` offers the evaluator's entry points (services/alerting/ports.py AlertRaiser): service.raise_alert
+# and service.rules_for_evaluation. Whatever background jobs the evaluator returns run beside the cleanup.
+async def _evaluator_jobs(ctx: BuildContext, service: AlertingService) -> list[BackgroundJob]:
+    return []
+
+
+# ------------------------------------------------------------------------------------------------------------
+
+
+async def _store(ctx: BuildContext, settings: AlertingSettings) -> AlertingStore:
+    store: AlertingStore
+    if settings.store == "memory":
+        store = InMemoryAlertingStore()
+    elif settings.store == "postgres":
+        from services.alerting.adapters.postgres import PostgresAlertingStore
+
+        store = await PostgresAlertingStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        store = SqliteAlertingStore(ctx.settings.data_dir / SQLITE_FILE)
+    ctx.resources.push_async_callback(store.close)
+    return store

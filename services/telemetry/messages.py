@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,8 +10,10 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from iot.common.v1 import common_pb2
 from iot.telemetry.v1 import telemetry_pb2
 
+from services.telemetry.domain.derived import DERIVED_METRICS
 from services.telemetry.domain.history import History
 from services.telemetry.domain.model import BatchResult, DeadLetter
+from services.telemetry.domain.schemas import DeviceType, MetricSpec
 
 TIME_KEY = "timestamp"
 
@@ -77,4 +80,25 @@ def history_message(history: History) -> telemetry_pb2.GetDeviceHistoryResponse:
         metrics=history.metrics,
         aggregation=history.aggregation,
         data=rows,
+    )
+
+
+def _metric_info(spec: MetricSpec) -> telemetry_pb2.MetricInfo:
+    return telemetry_pb2.MetricInfo(
+        name=spec.name,
+        type=spec.kind.value,
+        unit=spec.unit,
+        min=spec.minimum if math.isfinite(spec.minimum) else None,
+        max=spec.maximum if math.isfinite(spec.maximum) else None,
+    )
+
+
+def device_type_message(device_type: DeviceType) -> telemetry_pb2.DeviceType:
+    """Declared metrics with their unit and range, then derived ones (computed, in their formula's unit)."""
+    derived = [
+        telemetry_pb2.MetricInfo(name=name, type="number", unit=DERIVED_METRICS[name].unit, derived=True)
+        for name in device_type.derived
+    ]
+    return telemetry_pb2.DeviceType(
+        name=device_type.name, metrics=[_metric_info(m) for m in device_type.metrics.values()] + derived
     )

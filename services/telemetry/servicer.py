@@ -16,7 +16,14 @@ from services.runtime.messages import pagination_message
 from services.telemetry.domain.history import HistoryRequest
 from services.telemetry.domain.model import Source
 from services.telemetry.domain.service import TelemetryService
-from services.telemetry.messages import dead_letter_message, failures, history_message, millis, record_payload
+from services.telemetry.messages import (
+    dead_letter_message,
+    device_type_message,
+    failures,
+    history_message,
+    millis,
+    record_payload,
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # Records of a client stream are handed to the pipeline this many at a time.
@@ -54,6 +61,18 @@ class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
             aggregation=request.aggregation if request.HasField("aggregation") else None,
         )
         return history_message(await self._service.history(current_caller(), query))
+
+    async def ListDeviceTypes(
+        self, request: telemetry_pb2.ListDeviceTypesRequest, context: Context
+    ) -> telemetry_pb2.ListDeviceTypesResponse:
+        types = await self._service.device_types(current_caller())
+        return telemetry_pb2.ListDeviceTypesResponse(items=[device_type_message(t) for t in types])
+
+    async def GetDeviceType(
+        self, request: telemetry_pb2.GetDeviceTypeRequest, context: Context
+    ) -> telemetry_pb2.GetDeviceTypeResponse:
+        found = await self._service.device_type(current_caller(), request.name)
+        return telemetry_pb2.GetDeviceTypeResponse(device_type=device_type_message(found))
 
     async def ListDeadLetters(
         self, request: telemetry_pb2.ListDeadLettersRequest, context: Context

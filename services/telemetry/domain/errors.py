@@ -19,3 +19,12 @@ class InvalidJson(ValidationFailed):
     """The request body as a whole is not the JSON document the endpoint takes."""
 
     default_reason = "INVALID_JSON"
+
+
+class DeviceTypeNotFound(NotFound):
+    """No device type of that name: neither built in nor declared in the device-types file."""
+
+    default_reason = "DEVICE_TYPE_NOT_FOUND"
+
+    def __init__(self, name: str):
+        super().__init__(f"Device type '{name}' not found", details={"deviceType": name})

@@ -10,7 +10,7 @@ from services.kernel.clock import Clock, SystemClock
 from services.kernel.errors import ValidationFailed
 from services.kernel.pagination import Page, PageRequest
 from services.telemetry.domain.batch import Batch
-from services.telemetry.domain.errors import DeviceNotFound, InvalidJson
+from services.telemetry.domain.errors import DeviceNotFound, DeviceTypeNotFound, InvalidJson
 from services.telemetry.domain.history import (
     History,
     HistoryRequest,
@@ -28,7 +28,7 @@ from services.telemetry.domain.model import (
     Source,
 )
 from services.telemetry.domain.pipeline import ReplayOutcome, TelemetryPipeline
-from services.telemetry.domain.schemas import DeviceTypes
+from services.telemetry.domain.schemas import DeviceType, DeviceTypes
 from services.telemetry.ports import DeadLetterStore, DeviceDirectory, TimeSeriesStore
 
 MAX_RECORDS_PER_CALL = 10_000
@@ -57,6 +57,18 @@ class TelemetryService:
         self._types = device_types or DeviceTypes()
         self._decode = decode
         self._clock = clock or SystemClock()
+
+    async def device_types(self, caller: Caller) -> list[DeviceType]:
+        """Every known device type, by name; any role may read them (rules are written against them)."""
+        caller.require(Role.VIEWER, "read device types")
+        return [t for t in (self._types.get(name) for name in self._types.names()) if t is not None]
+
+    async def device_type(self, caller: Caller, name: str) -> DeviceType:
+        caller.require(Role.VIEWER, "read device types")
+        found = self._types.get(name)
+        if found is None:
+            raise DeviceTypeNotFound(name)
+        return found
 
     async def ingest(self, caller: Caller, records: Sequence[object], source: Source) -> BatchResult:
         """Records sent by a user (or a service) over the API; each one succeeds or fails on its own."""
