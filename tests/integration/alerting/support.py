@@ -3,6 +3,7 @@ service (device types) and a stand-in identity service that names callers from t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -69,8 +70,9 @@ async def telemetry_server(token_minter: TokenMinter, data_dir: Path) -> AsyncIt
 
 @asynccontextmanager
 async def alerting_stack(
-    token_minter: TokenMinter, data_dir: Path, settings: AlertingSettings | None = None
+    token_minter: TokenMinter, data_dir: Path, settings: AlertingSettings | None = None, *, background: bool = False
 ) -> AsyncIterator[AlertingStack]:
+    """`background` also runs the service's background jobs (the cleanup, and the evaluator once it is hooked in)."""
     identity = ProfilesByToken()
     identity_server = await serve(
         token_minter, [ServiceRegistration(IDENTITY, identity_pb2_grpc.add_IdentityServiceServicer_to_server, identity)]
@@ -93,8 +95,12 @@ async def alerting_stack(
                 stack.events.append((routing_key, payload))
 
             bus.subscribe("alerting.#", record)
+            tasks = [asyncio.create_task(job()) for job in built.background] if background else []
             try:
                 yield stack
             finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 await running.stop(0)
     await identity_server.stop(0)
