@@ -12,6 +12,7 @@ Acknowledgement follows the handler's success, so an event whose consumer dies i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -106,6 +107,8 @@ class RabbitMqBus:
         if self._connection is not None:
             return
         self._connection = await self._connect()
+        self._connection.close_callbacks.add(self._disconnected)
+        self._connection.reconnect_callbacks.add(self._reconnected)
         channel = await self._connection.channel(publisher_confirms=True)
         exchange = self._options.exchange
         self._publisher = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
@@ -182,17 +185,28 @@ class RabbitMqBus:
             ) from error
         raise AssertionError("unreachable: AsyncRetrying returns or raises")
 
+    def _disconnected(self, _connection: object, error: BaseException | None = None) -> None:
+        if not self._closing:
+            log.warning("bus connection lost; reconnecting", extra={"error": repr(error)})
+
+    def _reconnected(self, _connection: object) -> None:
+        # aio-pika calls this once every channel, queue, binding and consumer is declared again.
+        log.info("bus reconnected; subscriptions restored")
+
     # Declarations
 
     def _declare_soon(self, subscription: _Subscription) -> None:
         task = asyncio.create_task(self._declare(subscription))
         self._declaring.add(task)
-        task.add_done_callback(self._declared)
+        task.add_done_callback(functools.partial(self._declared, subscription))
 
-    def _declared(self, task: asyncio.Task[None]) -> None:
+    def _declared(self, subscription: _Subscription, task: asyncio.Task[None]) -> None:
         self._declaring.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("bus subscription failed", extra={"error": repr(error)})
+            log.error(
+                "bus subscription failed",
+                extra={"pattern": subscription.pattern, "group": subscription.group, "error": repr(error)},
+            )
 
     async def _declare(self, subscription: _Subscription) -> None:
         if subscription.group is None:

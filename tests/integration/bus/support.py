@@ -163,8 +163,9 @@ class RabbitMqCluster:
     def group(self, name: str) -> str:
         return f"{name}-{uuid.uuid4().hex[:8]}"
 
-    def member(self) -> TrackingBus:
-        bus = TrackingBus(RabbitMqBus(self.options), self)
+    def member(self, **overrides: Any) -> TrackingBus:
+        """A new process's bus; overrides change its options (a deployment with other settings)."""
+        bus = TrackingBus(RabbitMqBus(dataclasses.replace(self.options, **overrides)), self)
         self.members.append(bus)
         return bus
 
