@@ -81,14 +81,11 @@ async def build(
     return BuiltService(SERVICE_NAME, [registration], background)
 
 
-# ---- EVALUATOR HOOK (helper B2's evaluator is built and started here) -------------------------------------
-# `service` offers the evaluator's entry points (services/alerting/ports.py AlertRaiser): service.raise_alert
-# and service.rules_for_evaluation. Whatever background jobs the evaluator returns run beside the cleanup.
 async def _evaluator_jobs(ctx: BuildContext, service: AlertingService) -> list[BackgroundJob]:
-    return []
+    """The streaming evaluator (services/alerting/evaluator.py) raises through the service's use case."""
+    from services.alerting.evaluator import build_evaluator
 
-
-# ------------------------------------------------------------------------------------------------------------
+    return await build_evaluator(ctx, service.raise_alert, service.rules_for_evaluation)
 
 
 async def _store(ctx: BuildContext, settings: AlertingSettings) -> AlertingStore:

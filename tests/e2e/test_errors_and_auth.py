@@ -101,7 +101,7 @@ def test_unknown_route_and_wrong_method(admin: Api) -> None:
 
 
 def test_services_not_built_yet_answer_501(admin: Api) -> None:
-    for method, path in [("GET", "/alerts"), ("GET", "/analytics/dashboard"), ("GET", "/firmware")]:
+    for method, path in [("GET", "/analytics/dashboard"), ("GET", "/firmware")]:
         assert_error(admin.request(method, path), 501, "NOT_IMPLEMENTED")
 
 
