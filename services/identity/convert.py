@@ -26,6 +26,8 @@ def user_to_proto(user: User, temporary_password: str | None = None) -> identity
     message.created_at.FromDatetime(user.created_at)
     if temporary_password is not None:
         message.temporary_password = temporary_password
+    if user.phone_number is not None:
+        message.phone_number = user.phone_number
     return message
 
 

@@ -47,6 +47,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             current_caller(),
             name=request.name if request.HasField("name") else None,
             preferences=preferences_patch(request.preferences) if request.HasField("preferences") else None,
+            phone_number=request.phone_number if request.HasField("phone_number") else None,
         )
         return identity_pb2.UpdateProfileResponse(user=user_to_proto(user))
 
@@ -92,6 +93,12 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         return identity_pb2.GetUserResponse(
             user=user_to_proto(await self._service.get_user(current_caller(), request.user_id))
         )
+
+    async def ListUsersToNotify(
+        self, request: identity_pb2.ListUsersToNotifyRequest, context: Context
+    ) -> identity_pb2.ListUsersToNotifyResponse:
+        users = await self._service.users_to_notify(current_caller(), request.organization_id)
+        return identity_pb2.ListUsersToNotifyResponse(users=[user_to_proto(u) for u in users])
 
     async def UpdateUserRole(
         self, request: identity_pb2.UpdateUserRoleRequest, context: Context

@@ -75,7 +75,7 @@ class Renderer(Protocol):
 
 
 class EmailSender(Protocol):
-    async def send(self, to: str, name: str, content: EmailContent, message_id: str) -> SendReceipt:
+    async def send(self, to: str, content: EmailContent, message_id: str) -> SendReceipt:
         """Hand the message to the mail system; raise DeliveryFailed when it refuses or is unreachable.
         `message_id` is stable for the delivery, so a duplicate after a crash can be recognised."""
         ...

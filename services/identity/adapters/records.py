@@ -44,6 +44,7 @@ def user_to_record(user: User) -> dict[str, Any]:
         ],
         "createdAt": timestamp(user.created_at),
         "updatedAt": timestamp(user.updated_at),
+        "phoneNumber": user.phone_number,
     }
 
 
@@ -67,4 +68,6 @@ def user_from_record(record: dict[str, Any]) -> User:
             DeviceToken(t["token"], Platform(t["platform"]), datetime.fromisoformat(t["registeredAt"]))
             for t in record["deviceTokens"]
         ),
+        # Absent from users stored before phone numbers existed.
+        phone_number=record.get("phoneNumber"),
     )

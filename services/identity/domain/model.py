@@ -51,6 +51,8 @@ class User:
     preferences: Preferences = field(default_factory=Preferences)
     # Oldest first; a token appears at most once.
     device_tokens: tuple[DeviceToken, ...] = ()
+    # E.164; where SMS alerts go.
+    phone_number: str | None = None
 
     @property
     def login(self) -> Login:

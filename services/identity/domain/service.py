@@ -20,15 +20,19 @@ from services.identity.domain.preferences import Preferences, PreferencesPatch, 
 from services.identity.domain.validation import (
     check_name,
     check_password,
+    check_phone_number,
     generate_temporary_password,
     normalise_email,
 )
 from services.identity.ports import IdentityProvider, UserEvents, UserRepository
 from services.kernel.caller import Caller, Role
 from services.kernel.clock import Clock, SystemClock
-from services.kernel.errors import ValidationFailed, Violations
+from services.kernel.errors import PermissionDenied, ValidationFailed, Violations
 from services.kernel.ids import new_id
 from services.kernel.pagination import Page, PageRequest
+
+# Users read per repository call when listing a whole organization.
+NOTIFY_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,15 @@ class IdentityService:
     async def get_profile(self, caller: Caller) -> User:
         return await self._user_in_organization(caller, caller.user_id)
 
-    async def update_profile(self, caller: Caller, name: str | None, preferences: PreferencesPatch | None) -> User:
-        if name is None and preferences is None:
-            raise ValidationFailed("give a name or preferences to update")
+    async def update_profile(
+        self,
+        caller: Caller,
+        name: str | None,
+        preferences: PreferencesPatch | None,
+        phone_number: str | None = None,
+    ) -> User:
+        if name is None and preferences is None and phone_number is None:
+            raise ValidationFailed("give a name, preferences or a phone number to update")
 
         def change(user: User, violations: Violations) -> User:
             updated = user
@@ -87,6 +97,8 @@ class IdentityService:
                 updated = replace(updated, name=check_name(name, violations))
             if preferences is not None:
                 updated = replace(updated, preferences=merge_preferences(user.preferences, preferences, violations))
+            if phone_number is not None:
+                updated = replace(updated, phone_number=check_phone_number(phone_number, violations))
             return updated
 
         return await self._update_own(caller, change)
@@ -107,6 +119,23 @@ class IdentityService:
         assert parsed is not None
         device_token = DeviceToken(token, parsed, self._clock.now())
         return await self._update_own(caller, lambda user, _: user.with_device_token(device_token))
+
+    # Platform services.
+
+    async def users_to_notify(self, caller: Caller, organization_id: str) -> list[User]:
+        """Every user of the organization, oldest first: the notification service decides whom to tell."""
+        if not caller.is_service:
+            raise PermissionDenied("only the platform's services may list users to notify")
+        if not organization_id:
+            raise ValidationFailed.of_field("organizationId", "is required")
+        users: list[User] = []
+        request = PageRequest(1, NOTIFY_PAGE_SIZE)
+        while True:
+            page = await self._users.list(organization_id, None, request)
+            users.extend(page.items)
+            if not page.has_next:
+                return users
+            request = PageRequest(request.page + 1, NOTIFY_PAGE_SIZE)
 
     # Administration: admins, within their own organization.
 

@@ -9,6 +9,8 @@ import string
 from services.kernel.errors import Violations
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
+E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 100
 MIN_PASSWORD_LENGTH = 8
@@ -34,6 +36,16 @@ def check_name(value: str, violations: Violations, field_name: str = "name") -> 
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         violations.add(field_name, f"must be 1 to {MAX_NAME_LENGTH} characters, got {len(name)}")
     return name
+
+
+def check_phone_number(value: str, violations: Violations, field_name: str = "phoneNumber") -> str | None:
+    """An E.164 number with spaces, dashes and parentheses removed; an empty value means no number."""
+    number = re.sub(r"[\s().-]", "", value)
+    if not number:
+        return None
+    if not E164_PATTERN.match(number):
+        violations.add(field_name, f"must be an E.164 phone number such as +15555550100, got {value!r}")
+    return number
 
 
 def check_password(value: str, violations: Violations, field_name: str = "password") -> None:

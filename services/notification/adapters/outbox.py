@@ -14,7 +14,7 @@ OUTBOX = SendReceipt(note="outbox")
 
 
 class OutboxEmailSender:
-    async def send(self, to: str, name: str, content: EmailContent, message_id: str) -> SendReceipt:
+    async def send(self, to: str, content: EmailContent, message_id: str) -> SendReceipt:
         return OUTBOX
 
 

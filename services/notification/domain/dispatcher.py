@@ -180,7 +180,7 @@ class NotificationDispatcher:
         assert user is not None  # user channels always carry their recipient
         if planned.channel is Channel.EMAIL:
             email, address = renderer.email(alert, user), user.email
-            return {"to": address, **asdict(email)}, lambda: senders.email.send(address, user.name, email, delivery_id)
+            return {"to": address, **asdict(email)}, lambda: senders.email.send(address, email, delivery_id)
         if planned.channel is Channel.PUSH:
             push = renderer.push(alert, user)
             tokens = user.device_tokens

@@ -144,10 +144,7 @@ async def test_one_critical_alert_reaches_every_user_on_every_channel_they_can_r
         ("bob", "sms"): ("suppressed", "sms turned off in the user's preferences"),
         (world.hook_url, "webhook"): ("sent", None),
     }
-    assert sorted(str(m["To"]) for m in world.smtp.messages) == [
-        "User alice <alice@example.com>",
-        "User bob <bob@example.com>",
-    ]
+    assert sorted(str(m["To"]) for m in world.smtp.messages) == ["alice@example.com", "bob@example.com"]
     [alice_mail] = world.smtp.to("alice@example.com")
     assert alice_mail["Subject"] == "[CRITICAL] High Temperature Alert on Office-Temp-Sensor-1"
     assert alice_mail["Message-ID"] == f"<{delivery_id('alert-1', 'alice', Channel.EMAIL)}@iotmon.example>"

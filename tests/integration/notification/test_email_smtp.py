@@ -17,10 +17,10 @@ def sender(inbox: SmtpInbox) -> SmtpEmailSender:
 
 
 async def test_a_message_arrives_with_both_parts_and_a_stable_message_id(smtp: SmtpInbox) -> None:
-    receipt = await sender(smtp).send("john@example.com", "John Doe", CONTENT, "dlv-123")
+    receipt = await sender(smtp).send("john@example.com", CONTENT, "dlv-123")
     assert receipt.attempts == 1
     [message] = smtp.messages
-    assert message["To"] == "John Doe <john@example.com>"
+    assert message["To"] == "john@example.com"
     assert message["From"] == "iotmon alerts <alerts@iotmon.example>"
     assert message["Subject"] == CONTENT.subject
     assert message["Message-ID"] == "<dlv-123@iotmon.example>"
@@ -35,7 +35,7 @@ async def test_a_message_arrives_with_both_parts_and_a_stable_message_id(smtp: S
 async def test_a_refused_recipient_is_a_permanent_failure(smtp: SmtpInbox) -> None:
     smtp.refuse.add("gone@example.com")
     with pytest.raises(DeliveryFailed) as failure:
-        await sender(smtp).send("gone@example.com", "Gone", CONTENT, "dlv-1")
+        await sender(smtp).send("gone@example.com", CONTENT, "dlv-1")
     assert not failure.value.retryable
     assert "550" in failure.value.message
     assert smtp.messages == []
@@ -44,7 +44,7 @@ async def test_a_refused_recipient_is_a_permanent_failure(smtp: SmtpInbox) -> No
 async def test_a_deferred_recipient_is_worth_retrying(smtp: SmtpInbox) -> None:
     smtp.defer.add("busy@example.com")
     with pytest.raises(DeliveryFailed) as failure:
-        await sender(smtp).send("busy@example.com", "Busy", CONTENT, "dlv-1")
+        await sender(smtp).send("busy@example.com", CONTENT, "dlv-1")
     assert failure.value.retryable
 
 
@@ -53,7 +53,7 @@ async def test_an_unreachable_server_is_worth_retrying() -> None:
         url = inbox.url
     stopped = SmtpEmailSender(SmtpServer.from_url(url), "alerts@iotmon.example", timeout_seconds=2)
     with pytest.raises(DeliveryFailed) as failure:
-        await stopped.send("john@example.com", "John", CONTENT, "dlv-1")
+        await stopped.send("john@example.com", CONTENT, "dlv-1")
     assert failure.value.retryable
 
 

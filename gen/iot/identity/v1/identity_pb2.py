@@ -28,7 +28,7 @@ from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
 from iot.common.v1 import options_pb2 as iot_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eiot/identity/v1/identity.proto\x12\x0fiot.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1biot/common/v1/options.proto\"j\n\x14NotificationChannels\x12\x12\n\x05\x65mail\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x11\n\x04push\x18\x02 \x01(\x08H\x01\x88\x01\x01\x12\x10\n\x03sms\x18\x03 \x01(\x08H\x02\x88\x01\x01\x42\x08\n\x06_emailB\x07\n\x05_pushB\x06\n\x04_sms\"\x8a\x01\n\nQuietHours\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\x05start\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03\x65nd\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x15\n\x08timezone\x18\x04 \x01(\tH\x03\x88\x01\x01\x42\n\n\x08_enabledB\x08\n\x06_startB\x06\n\x04_endB\x0b\n\t_timezone\"\xbf\x01\n\x0bPreferences\x12<\n\rnotifications\x18\x01 \x01(\x0b\x32%.iot.identity.v1.NotificationChannels\x12\x30\n\x0bquiet_hours\x18\x02 \x01(\x0b\x32\x1b.iot.identity.v1.QuietHours\x12\x12\n\x05theme\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08language\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_themeB\x0b\n\t_language\"\x8d\x02\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0forganization_id\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x31\n\x0bpreferences\x18\x06 \x01(\x0b\x32\x1c.iot.identity.v1.Preferences\x12\x15\n\rdevice_tokens\x18\x07 \x03(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x12temporary_password\x18\t \x01(\tH\x00\x88\x01\x01\x42\x15\n\x13_temporary_password\"4\n\x11IssueTokenRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"R\n\x12IssueTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\"\x10\n\x0eGetJwksRequest\"O\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03kid\x18\x02 \x01(\t\x12\x0b\n\x03use\x18\x03 \x01(\t\x12\x0b\n\x03\x61lg\x18\x04 \x01(\t\x12\t\n\x01n\x18\x05 \x01(\t\x12\t\n\x01\x65\x18\x06 \x01(\t\"5\n\x0fGetJwksResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.iot.identity.v1.Jwk\"\x13\n\x11GetProfileRequest\"9\n\x12GetProfileResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"e\n\x14UpdateProfileRequest\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x31\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1c.iot.identity.v1.PreferencesB\x07\n\x05_name\"<\n\x15UpdateProfileResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"M\n\x18UpdatePreferencesRequest\x12\x31\n\x0bpreferences\x18\x01 \x01(\x0b\x32\x1c.iot.identity.v1.Preferences\"@\n\x19UpdatePreferencesResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"=\n\x1aRegisterDeviceTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\"B\n\x1bRegisterDeviceTokenResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"p\n\x10ListUsersRequest\x12\x11\n\x04role\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04page\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tpage_size\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x07\n\x05_roleB\x07\n\x05_pageB\x0c\n\n_page_size\"h\n\x11ListUsersResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.iot.identity.v1.User\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"\x95\x01\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x15\n\x08password\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x31\n\x0bpreferences\x18\x05 \x01(\x0b\x32\x1c.iot.identity.v1.PreferencesB\x0b\n\t_password\"9\n\x12\x43reateUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"6\n\x15UpdateUserRoleRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"=\n\x16UpdateUserRoleResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User2\xf6\t\n\x0fIdentityService\x12q\n\nIssueToken\x12\".iot.identity.v1.IssueTokenRequest\x1a#.iot.identity.v1.IssueTokenResponse\"\x1a\xd0\xf3\x18\x01\x82\xd3\xe4\x93\x02\x10\"\x0b/auth/token:\x01*\x12p\n\x07GetJwks\x12\x1f.iot.identity.v1.GetJwksRequest\x1a .iot.identity.v1.GetJwksResponse\"\"\xd0\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12n\n\nGetProfile\x12\".iot.identity.v1.GetProfileRequest\x1a#.iot.identity.v1.GetProfileResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\t/users/meb\x04user\x12z\n\rUpdateProfile\x12%.iot.identity.v1.UpdateProfileRequest\x1a&.iot.identity.v1.UpdateProfileResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x1a\t/users/me:\x01*b\x04user\x12\x9c\x01\n\x11UpdatePreferences\x12).iot.identity.v1.UpdatePreferencesRequest\x1a*.iot.identity.v1.UpdatePreferencesResponse\"0\x82\xd3\xe4\x93\x02*\x1a\x15/users/me/preferences:\x0bpreferencesb\x04user\x12\x9f\x01\n\x13RegisterDeviceToken\x12+.iot.identity.v1.RegisterDeviceTokenRequest\x1a,.iot.identity.v1.RegisterDeviceTokenResponse\"-\xc8\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\"\"\x17/users/me/device-tokens:\x01*b\x04user\x12\x62\n\tListUsers\x12!.iot.identity.v1.ListUsersRequest\x1a\".iot.identity.v1.ListUsersResponse\"\x0e\x82\xd3\xe4\x93\x02\x08\x12\x06/users\x12s\n\nCreateUser\x12\".iot.identity.v1.CreateUserRequest\x1a#.iot.identity.v1.CreateUserResponse\"\x1c\xc8\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x11\"\x06/users:\x01*b\x04user\x12l\n\x07GetUser\x12\x1f.iot.identity.v1.GetUserRequest\x1a .iot.identity.v1.GetUserResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x10/users/{user_id}b\x04user\x12\x89\x01\n\x0eUpdateUserRole\x12&.iot.identity.v1.UpdateUserRoleRequest\x1a\'.iot.identity.v1.UpdateUserRoleResponse\"&\x82\xd3\xe4\x93\x02 \x1a\x15/users/{user_id}/role:\x01*b\x04userb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eiot/identity/v1/identity.proto\x12\x0fiot.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1biot/common/v1/options.proto\"j\n\x14NotificationChannels\x12\x12\n\x05\x65mail\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x11\n\x04push\x18\x02 \x01(\x08H\x01\x88\x01\x01\x12\x10\n\x03sms\x18\x03 \x01(\x08H\x02\x88\x01\x01\x42\x08\n\x06_emailB\x07\n\x05_pushB\x06\n\x04_sms\"\x8a\x01\n\nQuietHours\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\x05start\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x03\x65nd\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x15\n\x08timezone\x18\x04 \x01(\tH\x03\x88\x01\x01\x42\n\n\x08_enabledB\x08\n\x06_startB\x06\n\x04_endB\x0b\n\t_timezone\"\xbf\x01\n\x0bPreferences\x12<\n\rnotifications\x18\x01 \x01(\x0b\x32%.iot.identity.v1.NotificationChannels\x12\x30\n\x0bquiet_hours\x18\x02 \x01(\x0b\x32\x1b.iot.identity.v1.QuietHours\x12\x12\n\x05theme\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08language\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_themeB\x0b\n\t_language\"\xb9\x02\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0forganization_id\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x31\n\x0bpreferences\x18\x06 \x01(\x0b\x32\x1c.iot.identity.v1.Preferences\x12\x15\n\rdevice_tokens\x18\x07 \x03(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x12temporary_password\x18\t \x01(\tH\x00\x88\x01\x01\x12\x19\n\x0cphone_number\x18\n \x01(\tH\x01\x88\x01\x01\x42\x15\n\x13_temporary_passwordB\x0f\n\r_phone_number\"4\n\x11IssueTokenRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"R\n\x12IssueTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\"\x10\n\x0eGetJwksRequest\"O\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03kid\x18\x02 \x01(\t\x12\x0b\n\x03use\x18\x03 \x01(\t\x12\x0b\n\x03\x61lg\x18\x04 \x01(\t\x12\t\n\x01n\x18\x05 \x01(\t\x12\t\n\x01\x65\x18\x06 \x01(\t\"5\n\x0fGetJwksResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.iot.identity.v1.Jwk\"\x13\n\x11GetProfileRequest\"9\n\x12GetProfileResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"\x91\x01\n\x14UpdateProfileRequest\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x31\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1c.iot.identity.v1.Preferences\x12\x19\n\x0cphone_number\x18\x03 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_nameB\x0f\n\r_phone_number\"<\n\x15UpdateProfileResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"M\n\x18UpdatePreferencesRequest\x12\x31\n\x0bpreferences\x18\x01 \x01(\x0b\x32\x1c.iot.identity.v1.Preferences\"@\n\x19UpdatePreferencesResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"=\n\x1aRegisterDeviceTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\"B\n\x1bRegisterDeviceTokenResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"p\n\x10ListUsersRequest\x12\x11\n\x04role\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04page\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\tpage_size\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x07\n\x05_roleB\x07\n\x05_pageB\x0c\n\n_page_size\"h\n\x11ListUsersResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.iot.identity.v1.User\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"\x95\x01\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x15\n\x08password\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x31\n\x0bpreferences\x18\x05 \x01(\x0b\x32\x1c.iot.identity.v1.PreferencesB\x0b\n\t_password\"9\n\x12\x43reateUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"6\n\x15UpdateUserRoleRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"=\n\x16UpdateUserRoleResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.iot.identity.v1.User\"3\n\x18ListUsersToNotifyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\"A\n\x19ListUsersToNotifyResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.iot.identity.v1.User2\xe8\n\n\x0fIdentityService\x12q\n\nIssueToken\x12\".iot.identity.v1.IssueTokenRequest\x1a#.iot.identity.v1.IssueTokenResponse\"\x1a\xd0\xf3\x18\x01\x82\xd3\xe4\x93\x02\x10\"\x0b/auth/token:\x01*\x12p\n\x07GetJwks\x12\x1f.iot.identity.v1.GetJwksRequest\x1a .iot.identity.v1.GetJwksResponse\"\"\xd0\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12n\n\nGetProfile\x12\".iot.identity.v1.GetProfileRequest\x1a#.iot.identity.v1.GetProfileResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\t/users/meb\x04user\x12z\n\rUpdateProfile\x12%.iot.identity.v1.UpdateProfileRequest\x1a&.iot.identity.v1.UpdateProfileResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x1a\t/users/me:\x01*b\x04user\x12\x9c\x01\n\x11UpdatePreferences\x12).iot.identity.v1.UpdatePreferencesRequest\x1a*.iot.identity.v1.UpdatePreferencesResponse\"0\x82\xd3\xe4\x93\x02*\x1a\x15/users/me/preferences:\x0bpreferencesb\x04user\x12\x9f\x01\n\x13RegisterDeviceToken\x12+.iot.identity.v1.RegisterDeviceTokenRequest\x1a,.iot.identity.v1.RegisterDeviceTokenResponse\"-\xc8\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\"\"\x17/users/me/device-tokens:\x01*b\x04user\x12\x62\n\tListUsers\x12!.iot.identity.v1.ListUsersRequest\x1a\".iot.identity.v1.ListUsersResponse\"\x0e\x82\xd3\xe4\x93\x02\x08\x12\x06/users\x12s\n\nCreateUser\x12\".iot.identity.v1.CreateUserRequest\x1a#.iot.identity.v1.CreateUserResponse\"\x1c\xc8\xf3\x18\xc9\x01\x82\xd3\xe4\x93\x02\x11\"\x06/users:\x01*b\x04user\x12l\n\x07GetUser\x12\x1f.iot.identity.v1.GetUserRequest\x1a .iot.identity.v1.GetUserResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x10/users/{user_id}b\x04user\x12\x89\x01\n\x0eUpdateUserRole\x12&.iot.identity.v1.UpdateUserRoleRequest\x1a\'.iot.identity.v1.UpdateUserRoleResponse\"&\x82\xd3\xe4\x93\x02 \x1a\x15/users/{user_id}/role:\x01*b\x04user\x12p\n\x11ListUsersToNotify\x12).iot.identity.v1.ListUsersToNotifyRequest\x1a*.iot.identity.v1.ListUsersToNotifyResponse\"\x04\xd8\xf3\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,6 +55,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IDENTITYSERVICE'].methods_by_name['GetUser']._serialized_options = b'\202\323\344\223\002\030\022\020/users/{user_id}b\004user'
   _globals['_IDENTITYSERVICE'].methods_by_name['UpdateUserRole']._loaded_options = None
   _globals['_IDENTITYSERVICE'].methods_by_name['UpdateUserRole']._serialized_options = b'\202\323\344\223\002 \032\025/users/{user_id}/role:\001*b\004user'
+  _globals['_IDENTITYSERVICE'].methods_by_name['ListUsersToNotify']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['ListUsersToNotify']._serialized_options = b'\330\363\030\001'
   _globals['_NOTIFICATIONCHANNELS']._serialized_start=171
   _globals['_NOTIFICATIONCHANNELS']._serialized_end=277
   _globals['_QUIETHOURS']._serialized_start=280
@@ -62,49 +64,53 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREFERENCES']._serialized_start=421
   _globals['_PREFERENCES']._serialized_end=612
   _globals['_USER']._serialized_start=615
-  _globals['_USER']._serialized_end=884
-  _globals['_ISSUETOKENREQUEST']._serialized_start=886
-  _globals['_ISSUETOKENREQUEST']._serialized_end=938
-  _globals['_ISSUETOKENRESPONSE']._serialized_start=940
-  _globals['_ISSUETOKENRESPONSE']._serialized_end=1022
-  _globals['_GETJWKSREQUEST']._serialized_start=1024
-  _globals['_GETJWKSREQUEST']._serialized_end=1040
-  _globals['_JWK']._serialized_start=1042
-  _globals['_JWK']._serialized_end=1121
-  _globals['_GETJWKSRESPONSE']._serialized_start=1123
-  _globals['_GETJWKSRESPONSE']._serialized_end=1176
-  _globals['_GETPROFILEREQUEST']._serialized_start=1178
-  _globals['_GETPROFILEREQUEST']._serialized_end=1197
-  _globals['_GETPROFILERESPONSE']._serialized_start=1199
-  _globals['_GETPROFILERESPONSE']._serialized_end=1256
-  _globals['_UPDATEPROFILEREQUEST']._serialized_start=1258
-  _globals['_UPDATEPROFILEREQUEST']._serialized_end=1359
-  _globals['_UPDATEPROFILERESPONSE']._serialized_start=1361
-  _globals['_UPDATEPROFILERESPONSE']._serialized_end=1421
-  _globals['_UPDATEPREFERENCESREQUEST']._serialized_start=1423
-  _globals['_UPDATEPREFERENCESREQUEST']._serialized_end=1500
-  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_start=1502
-  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_end=1566
-  _globals['_REGISTERDEVICETOKENREQUEST']._serialized_start=1568
-  _globals['_REGISTERDEVICETOKENREQUEST']._serialized_end=1629
-  _globals['_REGISTERDEVICETOKENRESPONSE']._serialized_start=1631
-  _globals['_REGISTERDEVICETOKENRESPONSE']._serialized_end=1697
-  _globals['_LISTUSERSREQUEST']._serialized_start=1699
-  _globals['_LISTUSERSREQUEST']._serialized_end=1811
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1813
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1917
-  _globals['_CREATEUSERREQUEST']._serialized_start=1920
-  _globals['_CREATEUSERREQUEST']._serialized_end=2069
-  _globals['_CREATEUSERRESPONSE']._serialized_start=2071
-  _globals['_CREATEUSERRESPONSE']._serialized_end=2128
-  _globals['_GETUSERREQUEST']._serialized_start=2130
-  _globals['_GETUSERREQUEST']._serialized_end=2163
-  _globals['_GETUSERRESPONSE']._serialized_start=2165
-  _globals['_GETUSERRESPONSE']._serialized_end=2219
-  _globals['_UPDATEUSERROLEREQUEST']._serialized_start=2221
-  _globals['_UPDATEUSERROLEREQUEST']._serialized_end=2275
-  _globals['_UPDATEUSERROLERESPONSE']._serialized_start=2277
-  _globals['_UPDATEUSERROLERESPONSE']._serialized_end=2338
-  _globals['_IDENTITYSERVICE']._serialized_start=2341
-  _globals['_IDENTITYSERVICE']._serialized_end=3611
+  _globals['_USER']._serialized_end=928
+  _globals['_ISSUETOKENREQUEST']._serialized_start=930
+  _globals['_ISSUETOKENREQUEST']._serialized_end=982
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=984
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=1066
+  _globals['_GETJWKSREQUEST']._serialized_start=1068
+  _globals['_GETJWKSREQUEST']._serialized_end=1084
+  _globals['_JWK']._serialized_start=1086
+  _globals['_JWK']._serialized_end=1165
+  _globals['_GETJWKSRESPONSE']._serialized_start=1167
+  _globals['_GETJWKSRESPONSE']._serialized_end=1220
+  _globals['_GETPROFILEREQUEST']._serialized_start=1222
+  _globals['_GETPROFILEREQUEST']._serialized_end=1241
+  _globals['_GETPROFILERESPONSE']._serialized_start=1243
+  _globals['_GETPROFILERESPONSE']._serialized_end=1300
+  _globals['_UPDATEPROFILEREQUEST']._serialized_start=1303
+  _globals['_UPDATEPROFILEREQUEST']._serialized_end=1448
+  _globals['_UPDATEPROFILERESPONSE']._serialized_start=1450
+  _globals['_UPDATEPROFILERESPONSE']._serialized_end=1510
+  _globals['_UPDATEPREFERENCESREQUEST']._serialized_start=1512
+  _globals['_UPDATEPREFERENCESREQUEST']._serialized_end=1589
+  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_start=1591
+  _globals['_UPDATEPREFERENCESRESPONSE']._serialized_end=1655
+  _globals['_REGISTERDEVICETOKENREQUEST']._serialized_start=1657
+  _globals['_REGISTERDEVICETOKENREQUEST']._serialized_end=1718
+  _globals['_REGISTERDEVICETOKENRESPONSE']._serialized_start=1720
+  _globals['_REGISTERDEVICETOKENRESPONSE']._serialized_end=1786
+  _globals['_LISTUSERSREQUEST']._serialized_start=1788
+  _globals['_LISTUSERSREQUEST']._serialized_end=1900
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1902
+  _globals['_LISTUSERSRESPONSE']._serialized_end=2006
+  _globals['_CREATEUSERREQUEST']._serialized_start=2009
+  _globals['_CREATEUSERREQUEST']._serialized_end=2158
+  _globals['_CREATEUSERRESPONSE']._serialized_start=2160
+  _globals['_CREATEUSERRESPONSE']._serialized_end=2217
+  _globals['_GETUSERREQUEST']._serialized_start=2219
+  _globals['_GETUSERREQUEST']._serialized_end=2252
+  _globals['_GETUSERRESPONSE']._serialized_start=2254
+  _globals['_GETUSERRESPONSE']._serialized_end=2308
+  _globals['_UPDATEUSERROLEREQUEST']._serialized_start=2310
+  _globals['_UPDATEUSERROLEREQUEST']._serialized_end=2364
+  _globals['_UPDATEUSERROLERESPONSE']._serialized_start=2366
+  _globals['_UPDATEUSERROLERESPONSE']._serialized_end=2427
+  _globals['_LISTUSERSTONOTIFYREQUEST']._serialized_start=2429
+  _globals['_LISTUSERSTONOTIFYREQUEST']._serialized_end=2480
+  _globals['_LISTUSERSTONOTIFYRESPONSE']._serialized_start=2482
+  _globals['_LISTUSERSTONOTIFYRESPONSE']._serialized_end=2547
+  _globals['_IDENTITYSERVICE']._serialized_start=2550
+  _globals['_IDENTITYSERVICE']._serialized_end=3934
 # @@protoc_insertion_point(module_scope)

@@ -160,6 +160,7 @@ class User(_message.Message):
     DEVICE_TOKENS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     TEMPORARY_PASSWORD_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     email: _builtins.str
     name: _builtins.str
@@ -168,6 +169,8 @@ class User(_message.Message):
     """viewer, operator or admin."""
     temporary_password: _builtins.str
     """Set only in the answer to CreateUser when no password was given."""
+    phone_number: _builtins.str
+    """E.164, e.g. +15555550100: where SMS alerts go. Absent until the user sets one."""
     @_builtins.property
     def preferences(self) -> Global___Preferences: ...
     @_builtins.property
@@ -186,13 +189,19 @@ class User(_message.Message):
         device_tokens: _abc.Iterable[_builtins.str] | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         temporary_password: _builtins.str | None = ...,
+        phone_number: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_temporary_password", b"_temporary_password", "created_at", b"created_at", "preferences", b"preferences", "temporary_password", b"temporary_password"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_phone_number", b"_phone_number", "_temporary_password", b"_temporary_password", "created_at", b"created_at", "phone_number", b"phone_number", "preferences", b"preferences", "temporary_password", b"temporary_password"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_temporary_password", b"_temporary_password", "created_at", b"created_at", "device_tokens", b"device_tokens", "email", b"email", "name", b"name", "organization_id", b"organization_id", "preferences", b"preferences", "role", b"role", "temporary_password", b"temporary_password", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_phone_number", b"_phone_number", "_temporary_password", b"_temporary_password", "created_at", b"created_at", "device_tokens", b"device_tokens", "email", b"email", "name", b"name", "organization_id", b"organization_id", "phone_number", b"phone_number", "preferences", b"preferences", "role", b"role", "temporary_password", b"temporary_password", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__phone_number: _TypeAlias = _typing.Literal["phone_number"]  # noqa: Y015
+    _WhichOneofArgType__phone_number: _TypeAlias = _typing.Literal["_phone_number", b"_phone_number"]  # noqa: Y015
     _WhichOneofReturnType__temporary_password: _TypeAlias = _typing.Literal["temporary_password"]  # noqa: Y015
     _WhichOneofArgType__temporary_password: _TypeAlias = _typing.Literal["_temporary_password", b"_temporary_password"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__phone_number) -> _WhichOneofReturnType__phone_number | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temporary_password) -> _WhichOneofReturnType__temporary_password | None: ...
 
 Global___User: _TypeAlias = User  # noqa: Y015
@@ -371,7 +380,10 @@ class UpdateProfileRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     PREFERENCES_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    phone_number: _builtins.str
+    """E.164 (+15555550100); an empty string removes the number."""
     @_builtins.property
     def preferences(self) -> Global___Preferences: ...
     def __init__(
@@ -379,14 +391,20 @@ class UpdateProfileRequest(_message.Message):
         *,
         name: _builtins.str | None = ...,
         preferences: Global___Preferences | None = ...,
+        phone_number: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "name", b"name", "preferences", b"preferences"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_phone_number", b"_phone_number", "name", b"name", "phone_number", b"phone_number", "preferences", b"preferences"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "name", b"name", "preferences", b"preferences"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_phone_number", b"_phone_number", "name", b"name", "phone_number", b"phone_number", "preferences", b"preferences"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
     _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__phone_number: _TypeAlias = _typing.Literal["phone_number"]  # noqa: Y015
+    _WhichOneofArgType__phone_number: _TypeAlias = _typing.Literal["_phone_number", b"_phone_number"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__phone_number) -> _WhichOneofReturnType__phone_number | None: ...
 
 Global___UpdateProfileRequest: _TypeAlias = UpdateProfileRequest  # noqa: Y015
 
@@ -714,3 +732,46 @@ class UpdateUserRoleResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateUserRoleResponse: _TypeAlias = UpdateUserRoleResponse  # noqa: Y015
+
+@_typing.final
+class ListUsersToNotifyRequest(_message.Message):
+    """ListUsersToNotifyRequest names an organization."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUsersToNotifyRequest: _TypeAlias = ListUsersToNotifyRequest  # noqa: Y015
+
+@_typing.final
+class ListUsersToNotifyResponse(_message.Message):
+    """ListUsersToNotifyResponse lists every user of the organization, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___User]: ...
+    def __init__(
+        self,
+        *,
+        users: _abc.Iterable[Global___User] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUsersToNotifyResponse: _TypeAlias = ListUsersToNotifyResponse  # noqa: Y015

@@ -85,6 +85,11 @@ class IdentityServiceStub:
                 request_serializer=iot_dot_identity_dot_v1_dot_identity__pb2.UpdateUserRoleRequest.SerializeToString,
                 response_deserializer=iot_dot_identity_dot_v1_dot_identity__pb2.UpdateUserRoleResponse.FromString,
                 _registered_method=True)
+        self.ListUsersToNotify = channel.unary_unary(
+                '/iot.identity.v1.IdentityService/ListUsersToNotify',
+                request_serializer=iot_dot_identity_dot_v1_dot_identity__pb2.ListUsersToNotifyRequest.SerializeToString,
+                response_deserializer=iot_dot_identity_dot_v1_dot_identity__pb2.ListUsersToNotifyResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -161,6 +166,13 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUsersToNotify(self, request, context):
+        """Internal: every user of an organization with what notifying them needs (the notification service).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +225,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.UpdateUserRole,
                     request_deserializer=iot_dot_identity_dot_v1_dot_identity__pb2.UpdateUserRoleRequest.FromString,
                     response_serializer=iot_dot_identity_dot_v1_dot_identity__pb2.UpdateUserRoleResponse.SerializeToString,
+            ),
+            'ListUsersToNotify': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsersToNotify,
+                    request_deserializer=iot_dot_identity_dot_v1_dot_identity__pb2.ListUsersToNotifyRequest.FromString,
+                    response_serializer=iot_dot_identity_dot_v1_dot_identity__pb2.ListUsersToNotifyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +503,33 @@ class IdentityService:
             '/iot.identity.v1.IdentityService/UpdateUserRole',
             iot_dot_identity_dot_v1_dot_identity__pb2.UpdateUserRoleRequest.SerializeToString,
             iot_dot_identity_dot_v1_dot_identity__pb2.UpdateUserRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsersToNotify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.identity.v1.IdentityService/ListUsersToNotify',
+            iot_dot_identity_dot_v1_dot_identity__pb2.ListUsersToNotifyRequest.SerializeToString,
+            iot_dot_identity_dot_v1_dot_identity__pb2.ListUsersToNotifyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,8 @@ class IdentityServiceStub:
     """Get one user of the organization (admin, or the user themself)."""
     UpdateUserRole: _grpc.UnaryUnaryMultiCallable[_identity_pb2.UpdateUserRoleRequest, _identity_pb2.UpdateUserRoleResponse]
     """Change a user's role (admin, §3.3.7)."""
+    ListUsersToNotify: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListUsersToNotifyRequest, _identity_pb2.ListUsersToNotifyResponse]
+    """Internal: every user of an organization with what notifying them needs (the notification service)."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -79,6 +81,8 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Get one user of the organization (admin, or the user themself)."""
     UpdateUserRole: _aio.UnaryUnaryMultiCallable[_identity_pb2.UpdateUserRoleRequest, _identity_pb2.UpdateUserRoleResponse]  # type: ignore[assignment]
     """Change a user's role (admin, §3.3.7)."""
+    ListUsersToNotify: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListUsersToNotifyRequest, _identity_pb2.ListUsersToNotifyResponse]  # type: ignore[assignment]
+    """Internal: every user of an organization with what notifying them needs (the notification service)."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """IdentityService manages users, roles and sign-in (spec §3.3, §7)."""
@@ -162,5 +166,13 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.UpdateUserRoleResponse, _abc.Awaitable[_identity_pb2.UpdateUserRoleResponse]]:
         """Change a user's role (admin, §3.3.7)."""
+
+    @_abc_1.abstractmethod
+    def ListUsersToNotify(
+        self,
+        request: _identity_pb2.ListUsersToNotifyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListUsersToNotifyResponse, _abc.Awaitable[_identity_pb2.ListUsersToNotifyResponse]]:
+        """Internal: every user of an organization with what notifying them needs (the notification service)."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
