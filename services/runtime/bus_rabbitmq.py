@@ -128,7 +128,17 @@ class RabbitMqBus:
             # This process's own subscriptions made just before are bound before its next event goes out.
             await asyncio.gather(*self._declaring, return_exceptions=True)
         message = self._message(event, partition_key)
-        publisher = self._publisher
+        try:
+            await self._publisher.publish(message, routing_key, mandatory=False)
+        except _LOST_CONNECTION:
+            if self._closing:
+                raise
+            await self._publish_again(message, routing_key)
+
+    async def _publish_again(self, message: aio_pika.Message, routing_key: str) -> None:
+        """The confirm was lost with the connection: publish again once the robust channel is back
+        (subscribers may then see the event twice; its message_id is the event id)."""
+        assert self._publisher is not None
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(3),
             wait=wait_exponential(multiplier=0.1, max=1),
@@ -136,9 +146,7 @@ class RabbitMqBus:
             reraise=True,
         ):
             with attempt:
-                # The robust channel waits for a reconnection; a confirm lost with the connection is retried
-                # (subscribers may then see the event twice: its message_id is the event id).
-                await publisher.publish(message, routing_key, mandatory=False)
+                await self._publisher.publish(message, routing_key, mandatory=False)
 
     async def close(self) -> None:
         """Stop taking events, let running handlers finish (drain_seconds), then close the connection."""
