@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from google.protobuf import timestamp_pb2
+from iot.common.v1 import common_pb2
 from iot.telemetry.v1 import events_pb2
 
 from services.runtime.bus import EventPublisher, event_meta, partition_of
@@ -50,12 +51,13 @@ class BusTelemetryEvents:
         for reading in readings:
             key = (reading.organization_id, partition_of(reading.device_id, partitions))
             groups.setdefault(key, []).append(reading)
-        await asyncio.gather(
-            *(self._publish_stored(organization_id, own) for (organization_id, _), own in groups.items())
-        )
+        # One random event id per organization, suffixed by partition: new_id takes ≈ 25 µs, event_meta as much.
+        metas = {organization_id: event_meta(organization_id) for organization_id in {org for org, _ in groups}}
+        await asyncio.gather(*(self._publish_stored(metas[org], part, own) for (org, part), own in groups.items()))
 
-    async def _publish_stored(self, organization_id: str, readings: list[Reading]) -> None:
-        event = events_pb2.ReadingsStored(meta=event_meta(organization_id))
+    async def _publish_stored(self, meta: common_pb2.EventMeta, partition: int, readings: list[Reading]) -> None:
+        event = events_pb2.ReadingsStored(meta=meta)
+        event.meta.event_id = f"{meta.event_id}-p{partition}"
         add = event.readings.add
         for reading in readings:
             message = add(device_id=reading.device_id, values=reading.values)

@@ -51,6 +51,8 @@ async def test_a_batch_becomes_one_event_per_organization_and_partition() -> Non
     expected = [(r.organization_id, r.device_id, r.timestamp_ms) for r in batch]
     assert sorted(seen) == sorted(expected), "every reading exactly once, under its own organization"
     assert len(bus.published) == len(groups) == len({(r.organization_id, partition_of(r.device_id, 4)) for r in batch})
+    event_ids = {e.meta.event_id for _, e, _ in bus.published if isinstance(e, events_pb2.ReadingsStored)}
+    assert len(event_ids) == len(bus.published), "every event has its own id"
 
 
 async def test_readings_of_one_device_keep_their_order_within_the_event() -> None:

@@ -26,11 +26,12 @@ from collections.abc import Iterable, Mapping
 
 from services.alerting.domain.alerts import AlertCandidate
 from services.alerting.domain.evaluation.conditions import compared_value
-from services.alerting.domain.evaluation.index import RuleIndex
+from services.alerting.domain.evaluation.index import CompiledCondition, CompiledRule, RuleIndex
 from services.alerting.domain.evaluation.state import BLOCKED, DeviceRef, DeviceState, MetricTrack, Watch
-from services.alerting.domain.rules import Combine, ConditionKind, Rule
+from services.alerting.domain.rules import ConditionKind, Rule
 
 NO_DATA = ConditionKind.NO_DATA
+THRESHOLD = ConditionKind.THRESHOLD
 
 
 class Evaluator:
@@ -79,9 +80,9 @@ class Evaluator:
         self, device: DeviceRef, timestamp_ms: int, values: Mapping[str, float], now_ms: int
     ) -> list[AlertCandidate]:
         """Take one reading into account; the candidates are the rules that fire on it."""
-        by_metric = self._index.metrics_of(device.organization_id, device.device_type)
+        index = self._index
         state = self._devices.get(device.device_id)
-        if by_metric is None and state is None:
+        if state is None and not index.watches_type(device.organization_id, device.device_type):
             return []  # no rule watches this kind of device: keep nothing
         state = self._device_state(device, state, now_ms)
         tracks = state.metrics
@@ -95,16 +96,14 @@ class Evaluator:
             if timestamp_ms >= track.timestamp_ms:
                 fresh[metric] = value
         candidates: list[AlertCandidate] = []
-        if by_metric and fresh:
-            rules: dict[str, Rule] = {}
-            for metric in fresh:
-                for rule in by_metric.get(metric, ()):
-                    rules[rule.rule_id] = rule
-            for rule in rules.values():
-                if rule.applies_to(device.device_id, device.device_type):
-                    candidate = self._observe(rule, state, fresh, timestamp_ms, now_ms)
-                    if candidate is not None:
-                        candidates.append(candidate)
+        if fresh:
+            device_id = device.device_id
+            for rule in index.rules_for(device.organization_id, device.device_type, fresh.keys()):
+                if rule.device_ids and device_id not in rule.device_ids:
+                    continue
+                candidate = self._observe(rule, state, fresh, timestamp_ms, now_ms)
+                if candidate is not None:
+                    candidates.append(candidate)
         for metric, value in fresh.items():
             track = tracks.get(metric)
             if track is None:
@@ -125,7 +124,7 @@ class Evaluator:
                 idle.append(device_id)
                 continue
             for rule in index.no_data_rules(org, device_type):
-                if rule.applies_to(device_id, device_type):
+                if not rule.device_ids or device_id in rule.device_ids:
                     candidate = self._check_silence(rule, state, now_ms)
                     if candidate is not None:
                         candidates.append(candidate)
@@ -169,74 +168,80 @@ class Evaluator:
         state = self._devices.get(device_id)
         return None if state is None else state.watches.get(rule_id)
 
-    def _watch(self, rule: Rule, state: DeviceState) -> Watch:
+    def _watch(self, rule: CompiledRule, state: DeviceState) -> Watch:
         watch = state.watches.get(rule.rule_id)
         if watch is None:
             watch = state.watches[rule.rule_id] = Watch.for_conditions(len(rule.conditions))
         return watch
 
     def _observe(
-        self, rule: Rule, state: DeviceState, fresh: Mapping[str, float], timestamp_ms: int, now_ms: int
+        self, rule: CompiledRule, state: DeviceState, fresh: Mapping[str, float], timestamp_ms: int, now_ms: int
     ) -> AlertCandidate | None:
         watch = self._watch(rule, state)
-        for i, condition in enumerate(rule.conditions):
-            value = fresh.get(condition.metric)
+        since, met, values = watch.since_ms, watch.met, watch.values
+        for i, metric, kind, compare, threshold, duration_ms in rule.conditions:
+            value = fresh.get(metric)
             if value is None:
                 continue
-            if condition.kind is NO_DATA:
-                watch.since_ms[i], watch.met[i] = None, False
+            if kind is NO_DATA:
+                since[i], met[i] = None, False
                 continue
-            previous = state.metrics.get(condition.metric)
-            compared = compared_value(condition, value, timestamp_ms, previous)
+            previous = state.metrics.get(metric)
+            compared = value if kind is THRESHOLD else compared_value(kind, value, timestamp_ms, previous)
             if compared is None:
                 continue
-            watch.values[i] = compared
-            if not condition.operator.compare(compared, condition.threshold):
-                watch.since_ms[i], watch.met[i] = None, False
+            values[i] = compared
+            if not compare(compared, threshold):
+                since[i], met[i] = None, False
                 continue
-            since = watch.since_ms[i]
-            if since is None or (previous is not None and timestamp_ms - previous.timestamp_ms > self._gap_ms):
-                since = watch.since_ms[i] = timestamp_ms
-            watch.met[i] = timestamp_ms - since >= condition.duration_seconds * 1000
+            start = since[i]
+            if start is None or (previous is not None and timestamp_ms - previous.timestamp_ms > self._gap_ms):
+                start = since[i] = timestamp_ms
+            met[i] = timestamp_ms - start >= duration_ms
+        if not (all(met) if rule.needs_all else any(met)):
+            return None  # the common case: nothing to fire, no schedule to check
         return self._fire(rule, state, watch, timestamp_ms, now_ms)
 
-    def _check_silence(self, rule: Rule, state: DeviceState, now_ms: int) -> AlertCandidate | None:
+    def _check_silence(self, rule: CompiledRule, state: DeviceState, now_ms: int) -> AlertCandidate | None:
         watch = self._watch(rule, state)
-        for i, condition in enumerate(rule.conditions):
-            if condition.kind is not NO_DATA:
+        for i, metric, kind, _, _, duration_ms in rule.conditions:
+            if kind is not NO_DATA:
                 continue
-            track = state.metrics.get(condition.metric)
+            track = state.metrics.get(metric)
             if track is None:
                 continue  # never reported: silence says nothing
             silent_ms = now_ms - track.arrived_ms
-            watch.met[i] = silent_ms >= condition.duration_seconds * 1000
+            watch.met[i] = silent_ms >= duration_ms
             watch.values[i] = silent_ms / 1000
         return self._fire(rule, state, watch, now_ms, now_ms)
 
-    def _fire(self, rule: Rule, state: DeviceState, watch: Watch, at_ms: int, now_ms: int) -> AlertCandidate | None:
+    def _fire(
+        self, compiled: CompiledRule, state: DeviceState, watch: Watch, at_ms: int, now_ms: int
+    ) -> AlertCandidate | None:
         if watch.blocked_until_ms > now_ms:
             return None
-        firing = [i for i, met in enumerate(watch.met) if met and self._current(rule, i, state, now_ms)]
-        if not firing or (rule.combine is Combine.ALL and len(firing) < len(rule.conditions)):
+        firing = [c for c in compiled.conditions if watch.met[c[0]] and self._current(c, state, now_ms)]
+        if not firing or (compiled.needs_all and len(firing) < len(compiled.conditions)):
             return None
+        rule = compiled.rule
         if not rule.schedule.active_at(datetime.datetime.fromtimestamp(at_ms / 1000, datetime.UTC)):
             return None
-        first = rule.conditions[firing[0]]
+        position = firing[0][0]
+        first = rule.conditions[position]
         watch.blocked_until_ms = BLOCKED  # until raised() says how it went
         return AlertCandidate(
             rule=rule,
             device_id=state.device.device_id,
             device_name=state.device.name,
-            actual_value=watch.values[firing[0]],
+            actual_value=watch.values[position],
             threshold=float(first.duration_seconds) if first.kind is NO_DATA else first.threshold,
-            condition=rule.condition_text() if rule.combine is Combine.ALL else first.text(),
+            condition=rule.condition_text() if compiled.needs_all else first.text(),
             at_ms=now_ms,
         )
 
-    def _current(self, rule: Rule, i: int, state: DeviceState, now_ms: int) -> bool:
+    def _current(self, condition: CompiledCondition, state: DeviceState, now_ms: int) -> bool:
         """A met value condition counts while its metric keeps arriving (no-data ones are about silence)."""
-        condition = rule.conditions[i]
-        if condition.kind is NO_DATA:
+        if condition[2] is NO_DATA:
             return True
-        track = state.metrics.get(condition.metric)
+        track = state.metrics.get(condition[1])
         return track is None or now_ms - track.arrived_ms <= self._gap_ms
