@@ -10,10 +10,12 @@ Subscriptions name a *group*, as AMQP queues and Kafka consumer groups do:
 - `partitioned=True` (with a group): events published with a `partition_key` are spread over
   `partitions` partitions by the key's hash; a partition is consumed by one replica at a time, in order,
   so per-device state (an alert's "held for 300 s") lives in one place and moves when its replica dies.
+  Events published without a key go to partition 0.
 
 A handler that raises is retried (bounded) and then dead-lettered: acknowledgement follows success.
-The in-process default (`iotmon up` without IOTMON_AMQP_URL) has one member per group and calls handlers
-inline; `services/runtime/bus_rabbitmq.py` is the production adapter. Both pass tests/integration/bus.
+The in-process default (`iotmon up` without IOTMON_AMQP_URL) is one process, calling handlers inline (its
+group members are subscriptions of one pattern in one group); `services/runtime/bus_rabbitmq.py` is the
+production adapter. Both pass tests/integration/bus; docs/bus.md has the topology and the operations side.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class EventBus(EventPublisher, Protocol):
     def partitions(self) -> int: ...
 
     def subscribe(self, pattern: str, handler: Handler, *, group: str | None, partitioned: bool = False) -> None:
-        """Register before start(); `pattern` is an AMQP topic pattern (`*` one word, `#` any)."""
+        """`pattern` is an AMQP topic pattern (`*` one word, `#` any). Usually before start(); afterwards the
+        subscription is declared at once. Subscribe a pattern once per group (docs/bus.md)."""
 
     async def start(self) -> None:
         """Begin consuming what was subscribed."""

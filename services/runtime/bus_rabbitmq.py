@@ -187,9 +187,11 @@ class RabbitMqBus:
                         reconnect_interval=options.reconnect_interval,
                         client_properties={"connection_name": "iotmon-bus"},
                     )
+        except ProbableAuthenticationError as error:
+            raise BusUnavailable(f"RabbitMQ at {_safe(options.url)} refused the credentials: {error}") from error
         except OSError as error:  # TimeoutError and AMQPConnectionError included
             raise BusUnavailable(
-                f"RabbitMQ at {_safe(options.url)} refused the bus within {options.connect_timeout:g} s: {error!r}"
+                f"RabbitMQ at {_safe(options.url)} unreachable for {options.connect_timeout:g} s: {error!r}"
             ) from error
         raise AssertionError("unreachable: AsyncRetrying returns or raises")
 
