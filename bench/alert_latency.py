@@ -12,6 +12,10 @@ Rules are spread over `--orgs` organizations × `--types` device types (the inde
 against its own organization's and type's rules); `--orgs 1 --types 1` puts all 100 on every reading.
 
     python bench/alert_latency.py [--bus inprocess|rabbitmq] [--rate 10000] [--seconds 10] [--rules 100]
+                                  [--orgs 10] [--types 2] [--batch 100] [--batch-orgs 0|1]
+
+A batch becomes one ReadingsStored per (organization, partition): with organizations mixed in each batch
+(MQTT, Kinesis) that is up to orgs × 16 events per batch, with one organization per batch (HTTP) at most 16.
 
 The RabbitMQ mode runs publisher and consumer in this one process (so they share a core) against
 127.0.0.1:5672 with a fresh exchange and group, deleted at the end.
@@ -150,6 +154,7 @@ async def run(args: argparse.Namespace) -> None:
         DeviceRef(f"dev-{i}", orgs[i % len(orgs)], types[(i // len(orgs)) % len(types)], f"Device {i}")
         for i in range(args.devices)
     ]
+    by_org = [[d for d in fleet if d.organization_id == org] for org in orgs]
     recorder = Recorder()
     evaluator = Evaluator(rules(args.rules, orgs, types), retry_seconds=0)
     group = f"alerting-bench-{uuid.uuid4().hex[:6]}"
@@ -176,8 +181,9 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(delay)
         now_ms = int(time.time() * 1000)
         batch: list[Reading] = []
+        members = by_org[b % len(by_org)] if args.batch_orgs == 1 else fleet
         for _ in range(args.batch):
-            device = fleet[seq % len(fleet)]
+            device = members[seq % len(members)]
             values = {"temperature": 20 + rng.random() * 5, "humidity": 40.0, "pressure": 1013.0, "co2": 450.0}
             if seq % args.mark_every == 0:
                 values["temperature"] = MARK + seq
@@ -186,7 +192,7 @@ async def run(args: argparse.Namespace) -> None:
             seq += 1
         await publisher.readings_stored(batch)
     elapsed = time.perf_counter() - started
-    for _ in range(200):  # let the consumer drain (RabbitMQ)
+    for _ in range(200):  # let the consumer drain (RabbitMQ), 10 s at most
         if consumer.readings_evaluated >= seq:
             break
         await asyncio.sleep(0.05)
@@ -217,7 +223,10 @@ def report(
     def pct(p: float) -> float:
         return ms[min(len(ms) - 1, int(p / 100 * len(ms)))] if ms else float("nan")
 
-    print(f"bus={args.bus} rules={args.rules} over {args.orgs} orgs × {args.types} types, devices={args.devices}")
+    mix = "one organization per batch" if args.batch_orgs == 1 else "organizations mixed in each batch"
+    print(
+        f"bus={args.bus} rules={args.rules} over {args.orgs} orgs × {args.types} types, devices={args.devices}, {mix}"
+    )
     print(
         f"readings: sent {sent} in {elapsed:.1f} s ({sent / elapsed:,.0f}/s), evaluated {evaluated} by {drained:.1f} s"
     )
@@ -238,6 +247,9 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=10)
     parser.add_argument("--types", type=int, default=2)
     parser.add_argument("--devices", type=int, default=5000)
+    parser.add_argument(
+        "--batch-orgs", type=int, choices=[1, 0], default=0, help="1: each batch of one organization (HTTP ingest)"
+    )
     parser.add_argument("--mark-every", type=int, default=97, help="every n-th reading fires the marker rule")
     args = parser.parse_args()
     try:
