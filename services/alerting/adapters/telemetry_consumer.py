@@ -1,4 +1,4 @@
-"""The evaluator on the event bus: telemetry events in, raise_alert out (docs/alerting.md, "Evaluation").
+"""The evaluator on the event bus: telemetry events in, raise_alert out (semantics: domain/evaluation/engine.py).
 
 Subscriptions:
 - telemetry.readings_stored and telemetry.anomaly_detected in group "alerting", partitioned by device: the
@@ -8,6 +8,10 @@ Subscriptions:
 
 An AnomalyDetected is evaluated as a reading of the metric "anomaly.<metric>" whose value is the score, so
 a threshold rule on "anomaly.temperature" > 3 alerts on unusual temperatures.
+
+State lives in memory: when a replica dies, the replica that takes its partitions starts each device's
+streaks at the first reading it receives (a "held for 300 s" then needs 300 s of readings again); the
+store's de-duplication keeps that from raising a second open alert.
 
 The only I/O per reading is raising (and a device lookup when the cache misses). A handler that fails
 (the device service or the alert store is down) raises, so the bus redelivers the event: readings already

@@ -1,7 +1,7 @@
 """The stream evaluator: readings in, alert candidates out, with the state "held for N seconds" needs.
 
 Pure and synchronous: the caller passes the time (`now_ms`, when the reading arrived) and raises each
-candidate itself, then reports the outcome. Semantics (docs/alerting.md, "Evaluation"):
+candidate itself, then reports the outcome. Semantics:
 
 - Per (rule, device) and condition, a streak starts at the first true reading and ends at a false one; a
   condition with duration D is met once its streak spans ≥ D seconds of reading time (D = 0: at once). A
