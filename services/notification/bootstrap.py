@@ -62,6 +62,8 @@ class NotificationSettings(BaseSettings):
     fcm_credentials_file: Path | None = None
     fcm_base_url: str = "https://fcm.googleapis.com"
     sms_backend: Literal["sns", "outbox"] = "outbox"
+    # Shown as the sender where carriers allow it (not in the US).
+    sms_sender_id: str | None = None
     # For moto or LocalStack; botocore itself also honours AWS_ENDPOINT_URL.
     aws_endpoint_url: str | None = Field(
         default=None, validation_alias=AliasChoices("IOTMON_NOTIFICATION_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL")
@@ -161,18 +163,42 @@ async def _email_sender(ctx: BuildContext, settings: NotificationSettings) -> Em
 
 
 async def _ses_sender(ctx: BuildContext, settings: NotificationSettings) -> EmailSender:
-    raise ValueError("email_backend=ses is not available in this build")
+    # Imported here: aioboto3 is the optional `aws` extra, absent from embedded-only installs.
+    import aioboto3
+
+    from services.notification.adapters.email_ses import SesEmailSender
+
+    client = await ctx.resources.enter_async_context(
+        aioboto3.Session().client("ses", endpoint_url=settings.aws_endpoint_url)
+    )
+    ses = SesEmailSender(client, settings.email_from)
+    if not await ses.check_sender():
+        # Not fatal (the identity may be verified a moment later), but every email would be refused until then.
+        log.warning("the SES sender is not a verified identity", extra={"sender": settings.email_from})
+    return ses
 
 
 async def _push_sender(ctx: BuildContext, settings: NotificationSettings, http: httpx.AsyncClient) -> PushSender:
     if settings.push_backend == "fcm":
-        raise ValueError("push_backend=fcm is not available in this build")
+        from services.notification.adapters.push_fcm import FcmPushSender, ServiceAccount
+
+        if settings.fcm_credentials_file is None:
+            raise ValueError("push_backend=fcm needs IOTMON_NOTIFICATION_FCM_CREDENTIALS_FILE (service account JSON)")
+        account = ServiceAccount.from_file(settings.fcm_credentials_file)
+        return FcmPushSender(http, account, base_url=settings.fcm_base_url)
     return OutboxPushSender()
 
 
 async def _sms_sender(ctx: BuildContext, settings: NotificationSettings) -> SmsSender:
     if settings.sms_backend == "sns":
-        raise ValueError("sms_backend=sns is not available in this build")
+        import aioboto3
+
+        from services.notification.adapters.sms_sns import SnsSmsSender
+
+        client = await ctx.resources.enter_async_context(
+            aioboto3.Session().client("sns", endpoint_url=settings.aws_endpoint_url)
+        )
+        return SnsSmsSender(client, settings.sms_sender_id)
     return OutboxSmsSender()
 
 
