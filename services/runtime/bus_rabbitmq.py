@@ -98,6 +98,11 @@ class RabbitMqBus:
         subscription = _Subscription(pattern, handler, group, partitioned)
         if group is not None:
             topology.group_queue(group, pattern)  # fail now on a pattern whose queue name is reserved
+            if not partitioned and any(
+                (s.pattern, s.group, s.partitioned) == (pattern, group, False) for s in self._subscriptions
+            ):
+                # Same queue, two consumers: each handler gets some of the events, not all of them.
+                log.warning("pattern subscribed twice in one group", extra={"pattern": pattern, "group": group})
         self._subscriptions.append(subscription)
         if self._connection is not None:
             self._declare_soon(subscription)
