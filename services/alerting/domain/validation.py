@@ -139,12 +139,16 @@ def parse_condition(value: ConditionInput, path: str, v: Violations) -> Conditio
     return Condition(metric, operator, float(value.threshold), max(value.duration, 0), kind)
 
 
+ANOMALY_PREFIX = "anomaly."
+
+
 def check_metrics(
     conditions: Sequence[Condition], paths: Sequence[str], known: frozenset[str], device_type: str, v: Violations
 ) -> None:
-    """Each condition's metric must be one the device type reports."""
+    """Each condition's metric must be one the device type reports, or `anomaly.<metric>` of one: the
+    evaluator reads telemetry's AnomalyDetected events as that metric with the anomaly score as its value."""
     for condition, path in zip(conditions, paths, strict=True):
-        if condition.metric and condition.metric not in known:
+        if condition.metric and condition.metric.removeprefix(ANOMALY_PREFIX) not in known:
             v.add(
                 f"{path}.metric",
                 f"{condition.metric!r} is not a metric of device type {device_type!r}; "

@@ -112,6 +112,14 @@ async def test_a_metric_the_type_does_not_report_names_the_condition_metric(serv
     assert list(await fields_of(service, many)) == ["conditions[1].metric"]
 
 
+async def test_anomaly_scores_of_a_known_metric_are_metrics_too(service: AlertingService) -> None:
+    scored = replace(SPEC_RULE, condition=ConditionInput("anomaly.temperature", ">", 3))
+    rule = await service.create_rule(a_caller(), scored)
+    assert rule.condition_text() == "anomaly.temperature > 3"
+    unknown = replace(SPEC_RULE, condition=ConditionInput("anomaly.pressure", ">", 3))
+    assert list(await fields_of(service, unknown)) == ["condition.metric"]
+
+
 async def test_a_condition_is_required_and_not_twice(service: AlertingService) -> None:
     assert await fields_of(service, replace(SPEC_RULE, condition=None)) == {"condition": "is required"}
     both = replace(SPEC_RULE, conditions=(ConditionInput("humidity", "<", 10),))
