@@ -1,8 +1,10 @@
-"""One WebSocket client: who it is, what it watches, and a bounded outbox drained by a short-lived task.
+"""One WebSocket client: who it is, what it watches, and a bounded outbox for when its socket is full.
 
-An idle connection costs one object and no task of its own: a writer task exists only while the outbox
-holds messages, so a burst is written in one go and the bus handler that filled the outbox never waits on
-a socket. A client that lets its outbox fill up is closed with 1013 instead of growing server memory.
+Writing never makes the bus handler wait. A message is written at once when nothing is queued for the
+client (uvicorn's `send` only waits while the socket's write buffer is over its high-water mark); should
+`send` have to wait, a writer task takes over that message and drains the outbox behind it, and later
+messages queue up to the limit. So a healthy client costs no task and no queue — as cheap as a bare
+broadcast loop — and a client that stops reading is closed with 1013 instead of growing server memory.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from enum import Enum
+from typing import Any
 
 from starlette.types import Send
 
@@ -52,15 +55,18 @@ class Connection:
         return len(self._outbox)
 
     def push(self, message: Outgoing) -> None:
-        """Queue a message without waiting; never blocks the caller (the bus handler)."""
+        """Write or queue a message without waiting; never blocks the caller (the bus handler)."""
         if self.state is not State.OPEN:
+            return
+        if self._writer is None:
+            in_flight = self._write_now(message)
+            if in_flight is not None:
+                self._writer = asyncio.get_running_loop().create_task(self._drain(in_flight))
             return
         if len(self._outbox) >= self._limit:
             self._overflow()
             return
         self._outbox.append(message)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     def closed(self) -> None:
         """The client is gone: drop what is queued and stop writing."""
@@ -69,6 +75,20 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
+
+    def _write_now(self, message: Outgoing) -> Awaitable[None] | None:
+        """Run `send` up to its first wait: None when it completed, else what finishes it."""
+        sending = self._send(message)
+        if not isinstance(sending, Coroutine):
+            return sending
+        try:
+            waiting_on = sending.send(None)
+        except StopIteration:
+            return None
+        except (OSError, RuntimeError):
+            self._gone()
+            return None
+        return _Resumed(sending, waiting_on)
 
     def _overflow(self) -> None:
         log.warning(
@@ -79,17 +99,52 @@ class Connection:
         self._outbox.clear()
         self._on_overflow(self)
 
-    async def _drain(self) -> None:
+    async def _drain(self, in_flight: Awaitable[None]) -> None:
         try:
+            await in_flight
             while self._outbox:
                 await self._send(self._outbox.popleft())
             if self.state is State.CLOSING:
                 self.state = State.CLOSED
                 await self._send({"type": "websocket.close", "code": TOO_SLOW, "reason": TOO_SLOW_REASON})
         except (OSError, RuntimeError):
-            # uvicorn raises ClientDisconnected (an OSError) or RuntimeError once the socket is gone; the
-            # endpoint sees the disconnect and cleans up.
-            self.state = State.CLOSED
-            self._outbox.clear()
+            self._gone()
         finally:
             self._writer = None
+
+    def _gone(self) -> None:
+        # uvicorn raises ClientDisconnected (an OSError) or RuntimeError once the socket is gone; the
+        # endpoint sees the disconnect and removes the connection from the hub.
+        self.state = State.CLOSED
+        self._outbox.clear()
+
+
+class _Resumed:
+    """Awaiting this finishes a coroutine that was started by hand and is suspended on `waiting_on`.
+
+    It does what `await` does (pass each future the coroutine waits on up to the task, and the task's
+    answer or exception back down), starting from the middle: the task first waits on the future the
+    coroutine already yielded.
+    """
+
+    __slots__ = ("_coroutine", "_waiting_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], waiting_on: Any):
+        self._coroutine = coroutine
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, waiting_on = self._coroutine, self._waiting_on
+        while True:
+            try:
+                answer = yield waiting_on
+            except BaseException as error:  # cancellation included: the coroutine gets to clean up
+                try:
+                    waiting_on = coroutine.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting_on = coroutine.send(answer)
+                except StopIteration:
+                    return

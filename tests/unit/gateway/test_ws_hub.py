@@ -123,14 +123,32 @@ async def test_remove_forgets_every_index_entry() -> None:
     assert hub._organizations == {}
 
 
-async def test_a_burst_is_written_by_one_writer_in_order() -> None:
+def text(n: int) -> dict[str, Any]:
+    return {"type": "websocket.send", "text": json.dumps({"n": n})}
+
+
+async def test_a_client_that_keeps_up_is_written_at_once_without_a_task_or_queue() -> None:
     hub = Hub()
     connection, socket = connect(hub, limit=100)
+    tasks_before = len(asyncio.all_tasks())
     for i in range(50):
-        connection.push({"type": "websocket.send", "text": json.dumps({"n": i})})
-    assert connection.queued == 50
+        connection.push(text(i))
+    assert [m["n"] for m in socket.texts] == list(range(50))  # before the loop ran anything else
+    assert connection.queued == 0
+    assert len(asyncio.all_tasks()) == tasks_before
+
+
+async def test_a_full_socket_queues_behind_the_message_in_flight_in_order() -> None:
+    hub = Hub()
+    connection, socket = connect(hub, limit=100)
+    socket.open.clear()
+    for i in range(6):
+        connection.push(text(i))
+    assert (connection.queued, socket.sent) == (5, [])  # message 0 waits inside send, 1-5 in the outbox
+    socket.open.set()
     await settle()
-    assert [m["n"] for m in socket.texts] == list(range(50))
+    connection.push(text(6))  # drained: written at once again
+    assert [m["n"] for m in socket.texts] == list(range(7))
     assert connection.queued == 0
 
 
