@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8080, help="gateway port; 0 picks free ports for everything")
     _add_data_dir(up)
     up.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default WARNING for up)")
+    up.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=SERVICE_NAMES,
+        metavar="SERVICE",
+        help="leave a service out (run it with `iotmon serve`, e.g. under a debugger); repeatable; "
+        "the others reach it at IOTMON_<SERVICE>_ADDR",
+    )
 
     serve = commands.add_parser("serve", help="run one service or the gateway alone (container entrypoint)")
     serve.add_argument("service", choices=[*SERVICE_NAMES, GATEWAY])
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from iotmon import run
 
     if args.command == "up":
-        return run_coroutine(run.up(_settings(args), args.port, args.log_level or "WARNING"))
+        return run_coroutine(run.up(_settings(args), args.port, args.log_level or "WARNING", without=args.without))
     port = args.port if args.port is not None else (8080 if args.service == GATEWAY else DEFAULT_PORTS[args.service])
     return run_coroutine(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))
 

@@ -94,15 +94,16 @@ async def start_mesh(
     settings = settings.model_copy(update={f"{name}_addr": addr for name, addr in addresses.items()})
     mesh = Mesh(settings, addresses)
     bus = open_bus(settings)
+    # Connected before any bootstrap runs: bootstraps publish (identity creates the demo admin) and each
+    # subscription starts consuming as it is made. The bus closes after the servers drained.
+    mesh.resources.push_async_callback(bus.close)
     try:
+        await bus.start()
         for name in (n for n in START_ORDER if n in services):
             ctx = BuildContext(settings=settings, bus=bus, resources=mesh.resources)
             built = await load_bootstrap(name)(ctx)
             mesh.servers.append(await bound[name].start(built.registrations))
             mesh.tasks.extend(asyncio.create_task(job()) for job in built.background)
-        # Consuming starts once every service subscribed; the bus closes after the servers drained.
-        mesh.resources.push_async_callback(bus.close)
-        await bus.start()
         if gateway_port is not None:
             await _start_gateway(mesh, verifier, gateway_port, bus)
     except BaseException:

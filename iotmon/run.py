@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from iotmon.demo import DemoAdmin
 from iotmon.mesh import Mesh, start_mesh
@@ -13,14 +14,19 @@ from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSetti
 log = logging.getLogger("iotmon")
 
 
-async def up(settings: RuntimeSettings, gateway_port: int, log_level: str) -> int:
+def _backends(settings: RuntimeSettings) -> str:
+    return "embedded backends, RabbitMQ bus" if settings.amqp_url else "embedded backends"
+
+
+async def up(settings: RuntimeSettings, gateway_port: int, log_level: str, without: Sequence[str] = ()) -> int:
     configure_logging(log_level)
     admin = DemoAdmin.load_or_create(settings.data_dir)
     admin.export_to_identity()
     # --port 0 means "pick free ports", for the gateway and every service alike.
     ports = {name: 0 if gateway_port == 0 else DEFAULT_PORTS[name] for name in SERVICE_NAMES}
-    mesh = await start_mesh(settings, list(SERVICE_NAMES), service_ports=ports, gateway_port=gateway_port)
-    _print_banner(mesh, admin)
+    services = [name for name in SERVICE_NAMES if name not in without]
+    mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
+    _print_banner(mesh, admin, services)
     return await _serve_until_signal(mesh)
 
 
@@ -43,14 +49,17 @@ async def _serve_until_signal(mesh: Mesh) -> int:
     return 0
 
 
-def _print_banner(mesh: Mesh, admin: DemoAdmin) -> None:
+def _print_banner(mesh: Mesh, admin: DemoAdmin, started: Sequence[str]) -> None:
     url = mesh.gateway_url
     credentials = f'{{"email": "{admin.email}", "password": "{admin.password}"}}'
     lines = [
-        f"iotmon is up (embedded backends, data in {mesh.settings.data_dir})",
+        f"iotmon is up ({_backends(mesh.settings)}, data in {mesh.settings.data_dir})",
         f"gateway       {url}",
         f"docs          {url}/docs",
-        *(f"{name:<13} {mesh.addresses[name]}" for name in SERVICE_NAMES),
+        *(
+            f"{name:<13} {mesh.addresses[name]}" + ("" if name in started else "  (not started here)")
+            for name in SERVICE_NAMES
+        ),
         f"demo admin    {admin.email} / {admin.password} (organization {admin.organization_id})",
         f"get a token:  curl -s -X POST {url}/auth/token -H 'content-type: application/json' -d '{credentials}'",
         f"  or:         iotmon token --org {admin.organization_id} --role admin --data-dir {mesh.settings.data_dir}",

@@ -97,7 +97,9 @@ class RabbitMqBus:
             raise ValueError("a partitioned subscription needs a group")
         subscription = _Subscription(pattern, handler, group, partitioned)
         if group is not None:
-            topology.group_queue(group, pattern)  # fail now on a pattern whose queue name is reserved
+            topology.group_queue(
+                group, pattern, self._options.queue_prefix
+            )  # fail now on a pattern whose queue name is reserved
             if not partitioned and any(
                 (s.pattern, s.group, s.partitioned) == (pattern, group, False) for s in self._subscriptions
             ):
@@ -245,7 +247,9 @@ class RabbitMqBus:
             topology.dead_exchange(self._options.exchange), aio_pika.ExchangeType.DIRECT, durable=True
         )
         queue = await channel.declare_queue(
-            topology.dead_queue(group), durable=True, arguments=topology.DEAD_QUEUE_ARGUMENTS
+            topology.dead_queue(group, self._options.queue_prefix),
+            durable=True,
+            arguments=topology.DEAD_QUEUE_ARGUMENTS,
         )
         await queue.bind(exchange, routing_key=group)
 
@@ -253,7 +257,7 @@ class RabbitMqBus:
         channel, topic = await self._channel(self._options.prefetch)
         await self._declare_dead_letters(channel, group)
         queue = await channel.declare_queue(
-            topology.group_queue(group, subscription.pattern),
+            topology.group_queue(group, subscription.pattern, self._options.queue_prefix),
             durable=True,
             arguments=topology.shared_queue_arguments(group, self._options.exchange, self._options.max_deliveries),
         )
@@ -263,7 +267,7 @@ class RabbitMqBus:
     async def _declare_broadcast(self, subscription: _Subscription) -> None:
         channel, topic = await self._channel(self._options.prefetch)
         # Named here rather than by the server so that a reconnection can declare the same queue again.
-        name = f"{topology.QUEUE_PREFIX}.broadcast.{uuid.uuid4().hex}"
+        name = f"{self._options.queue_prefix}.broadcast.{uuid.uuid4().hex}"
         queue = await channel.declare_queue(name, exclusive=True, auto_delete=True)
         await queue.bind(topic, routing_key=subscription.pattern)
         await queue.consume(self._consumer(name, None, subscription.handler, broker_retries=False))
@@ -282,13 +286,15 @@ class RabbitMqBus:
         # Prefetch 1 per consumer: a partition's events are handled one at a time, in order.
         channel, topic = await self._channel(1)
         exchange = await channel.declare_exchange(
-            topology.partition_exchange(group), aio_pika.ExchangeType.HEADERS, durable=True
+            topology.partition_exchange(group, self._options.queue_prefix), aio_pika.ExchangeType.HEADERS, durable=True
         )
         await self._declare_dead_letters(channel, group)
         arguments = topology.partition_queue_arguments(group, self._options.exchange, self._options.max_deliveries)
         for partition in range(self._options.partitions):
             queue = await channel.declare_queue(
-                topology.partition_queue(group, partition), durable=True, arguments=arguments
+                topology.partition_queue(group, partition, self._options.queue_prefix),
+                durable=True,
+                arguments=arguments,
             )
             await queue.bind(exchange, routing_key="", arguments=topology.partition_binding(partition))
             await queue.consume(self._consumer(queue.name, group, state.dispatch, broker_retries=False))

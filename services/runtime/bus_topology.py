@@ -22,6 +22,8 @@ _RESERVED_SUFFIX = re.compile(r"^(dead|partitions|p\d+)$")
 class RabbitMqOptions:
     url: str
     exchange: str = "iotmon.events"
+    # Every queue's name starts with it: deployments (or test runs) sharing a broker keep apart.
+    queue_prefix: str = QUEUE_PREFIX
     partitions: int = 16
     # Deliveries of one event to failing handlers before it is dead-lettered (>= 1).
     max_deliveries: int = 5
@@ -41,6 +43,7 @@ class RabbitMqOptions:
         return cls(
             url=settings.amqp_url,
             exchange=settings.bus_exchange,
+            queue_prefix=settings.bus_queue_prefix,
             partitions=settings.bus_partitions,
             max_deliveries=settings.bus_max_deliveries,
             drain_seconds=settings.grace_seconds,
@@ -52,24 +55,24 @@ def dead_exchange(exchange: str) -> str:
     return f"{exchange}.dead"
 
 
-def dead_queue(group: str) -> str:
-    return f"{QUEUE_PREFIX}.{group}.dead"
+def dead_queue(group: str, prefix: str = QUEUE_PREFIX) -> str:
+    return f"{prefix}.{group}.dead"
 
 
-def group_queue(group: str, pattern: str) -> str:
+def group_queue(group: str, pattern: str, prefix: str = QUEUE_PREFIX) -> str:
     """`iotmon.<group>.<pattern>` with `#` spelled `all` and `*` spelled `any`: readable in the admin UI."""
     suffix = _UNSAFE.sub("_", pattern.replace("#", "all").replace("*", "any"))
     if _RESERVED_SUFFIX.match(suffix):
         raise ValueError(f"pattern {pattern!r} would name a queue the bus reserves ({group}.{suffix})")
-    return f"{QUEUE_PREFIX}.{group}.{suffix}"
+    return f"{prefix}.{group}.{suffix}"
 
 
-def partition_exchange(group: str) -> str:
-    return f"{QUEUE_PREFIX}.{group}.partitions"
+def partition_exchange(group: str, prefix: str = QUEUE_PREFIX) -> str:
+    return f"{prefix}.{group}.partitions"
 
 
-def partition_queue(group: str, partition: int) -> str:
-    return f"{QUEUE_PREFIX}.{group}.p{partition}"
+def partition_queue(group: str, partition: int, prefix: str = QUEUE_PREFIX) -> str:
+    return f"{prefix}.{group}.p{partition}"
 
 
 def partition_binding(partition: int) -> dict[str, Any]:

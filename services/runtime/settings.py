@@ -40,6 +40,8 @@ class RuntimeSettings(BaseSettings):
     # The event bus: RabbitMQ when an AMQP URL is set, else in-process (one process: `iotmon up`).
     amqp_url: str | None = None
     bus_exchange: str = "iotmon.events"
+    # Queue names start with it (iotmon.<group>.…): deployments or test runs sharing a broker keep apart.
+    bus_queue_prefix: str = "iotmon"
     # Partitions of partitioned subscriptions (alerting's per-device state); every process must agree.
     bus_partitions: int = Field(default=16, ge=1, le=256)
     # Deliveries of one event to a failing handler before it goes to the group's dead-letter queue.

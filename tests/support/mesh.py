@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +45,12 @@ class RunningMesh:
 
 
 @contextmanager
-def iotmon_up(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[RunningMesh]:
+def iotmon_up(
+    data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60, without: Sequence[str] = ()
+) -> Iterator[RunningMesh]:
     """Start the mesh, wait for its banner, and always end the process (by PID) afterwards."""
     args = [sys.executable, "-m", "iotmon.cli", "up", "--port", "0", "--data-dir", str(data_dir)]
+    args += [f"--without={service}" for service in without]
     proc = subprocess.Popen(
         args,
         stdout=subprocess.PIPE,
@@ -60,6 +63,40 @@ def iotmon_up(data_dir: Path, env: dict[str, str] | None = None, timeout: float 
         # Keep draining stdout so the child never blocks on a full pipe.
         threading.Thread(target=lambda: mesh.output.extend(proc.stdout or []), daemon=True).start()
         yield mesh
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class ServedService:
+    process: subprocess.Popen[str]
+    address: str
+
+
+@contextmanager
+def iotmon_serve(
+    service: str, data_dir: Path, port: int, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[ServedService]:
+    """`iotmon serve <service>` as a child process (the deployed layout: one service per process)."""
+    args = [sys.executable, "-m", "iotmon.cli", "serve", service, "--port", str(port), "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=os.environ | (env or {})
+    )
+    try:
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+        finally:
+            timer.cancel()
+        match = BANNER_LINE.match(line)
+        if not match or match.group("name") != service:
+            raise RuntimeError(f"iotmon serve {service} did not start: {line!r}")
+        threading.Thread(target=lambda: list(proc.stdout or []), daemon=True).start()
+        yield ServedService(proc, match.group("value"))
     finally:
         if proc.poll() is None:
             proc.kill()
