@@ -33,7 +33,7 @@ from websockets.uri import parse_uri
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from gateway.ws.hub import Hub
-from services.runtime.bus import InProcessBus, event_meta
+from services.runtime.bus import EventBus, InProcessBus, event_meta
 from services.runtime.context import current_caller
 from services.runtime.server import RunningServer, start_grpc_server
 from services.runtime.settings import SERVICE_NAMES, RuntimeSettings
@@ -58,7 +58,7 @@ class DevicesWithBatchGet(FakeDevices):
 @dataclass
 class HubUnderTest:
     port: int
-    bus: InProcessBus
+    bus: EventBus
     hub: Hub
     devices: DevicesWithBatchGet
     recorder: Recorder
@@ -75,14 +75,14 @@ class HubUnderTest:
 
 @asynccontextmanager
 async def hub_under_test(
-    minter: TokenMinter, *, send_queue_size: int = 256, **uvicorn_options: Any
+    minter: TokenMinter, *, send_queue_size: int = 256, bus: EventBus | None = None, **uvicorn_options: Any
 ) -> AsyncIterator[HubUnderTest]:
     recorder = Recorder()
     devices = DevicesWithBatchGet(recorder)
     server = await start_grpc_server(
         registrations(recorder, devices), host="127.0.0.1", port=0, verifier=minter.verifier()
     )
-    bus = InProcessBus()
+    bus = bus or InProcessBus()
     app = create_app(
         RuntimeSettings(service_token_file=minter.service_token_file("gateway")),
         verifier=minter.verifier(),
