@@ -417,6 +417,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--burst", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate, as browsers do")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args.kind, args.port, args.keys)
@@ -432,7 +433,8 @@ def main() -> None:
         running = {}
         for kind in kinds:
             port, pid = stack.enter_context(server(kind, Path(tmp)))
-            running[kind] = (port, pid, stack.enter_context(clients(port, args.clients, tokens)))
+            crowd = stack.enter_context(clients(port, args.clients, tokens, deflate=args.deflate))
+            running[kind] = (port, pid, crowd)
         # Rounds alternate (and alternate who goes first), so both see the same share of a busy machine.
         for i in range(args.rounds):
             for kind in kinds if i % 2 == 0 else kinds[::-1]:
@@ -440,7 +442,11 @@ def main() -> None:
                 results[kind].append(one_round(port, pid, crowd, args.clients, args.events, args.burst))
 
     expected = args.clients * args.events
-    print(f"{args.clients} clients, {args.events} events per round each to every client, bursts of {args.burst}")
+    compression = ", permessage-deflate" if args.deflate else ""
+    print(
+        f"{args.clients} clients, {args.events} events per round each to every client, bursts of {args.burst}"
+        f"{compression}"
+    )
     best = {}
     for kind in kinds:
         rounds = results[kind]

@@ -18,6 +18,7 @@ from iot.telemetry.v1 import events_pb2 as telemetry_events
 Outgoing = dict[str, Any]
 
 MAX_DEVICE_ID_LENGTH = 128
+MAX_ACTION_BYTES = 256 * 1024  # room for 1,000 of the longest ids; uvicorn alone would take 16 MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class InvalidAction(Exception):
 
 
 def parse_action(raw: str | bytes, max_device_ids: int) -> Action:
+    if len(raw) > MAX_ACTION_BYTES:
+        raise InvalidAction(f"messages must be at most {MAX_ACTION_BYTES // 1024} KiB")
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -40,6 +40,7 @@ def test_actions_are_parsed_with_duplicates_dropped_in_order() -> None:
         ('{"action":"unsubscribe","deviceIds":[""]}', "1-128 characters"),
         ('{"action":"subscribe","deviceIds":[null]}', "1-128 characters"),
         ('{"action":"subscribe","deviceIds":["' + "x" * 129 + '"]}', "1-128 characters"),
+        ('{"action":"ping","pad":"' + "x" * 256 * 1024 + '"}', "at most 256 KiB"),
     ],
 )
 def test_bad_actions_say_what_is_wrong(raw: str, complaint: str) -> None:
