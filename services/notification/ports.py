@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,6 +41,11 @@ class DeliveryLog(Protocol):
         `expected_token`; None when another worker claimed it first."""
         ...
 
+    async def hand_over(self, delivery_id: str, *, token: str, at: datetime, content: str) -> bool:
+        """Record, under the claim `token`, that the message is past the point of no return (and what it
+        says); False when the claim was lost. Must be durable when it returns."""
+        ...
+
     async def finish(
         self,
         delivery_id: str,
@@ -74,10 +79,17 @@ class Renderer(Protocol):
     def webhook(self, alert: Alert, delivery_id: str) -> WebhookContent: ...
 
 
+# Called by a channel right before the message becomes irrevocable; sending stops if it raises.
+HandOver = Callable[[], Awaitable[None]]
+
+
 class EmailSender(Protocol):
-    async def send(self, to: str, content: EmailContent, message_id: str) -> SendReceipt:
+    async def send(
+        self, to: str, content: EmailContent, message_id: str, hand_over: HandOver | None = None
+    ) -> SendReceipt:
         """Hand the message to the mail system; raise DeliveryFailed when it refuses or is unreachable.
-        `message_id` is stable for the delivery, so a duplicate after a crash can be recognised."""
+        `message_id` is stable for the delivery, so a duplicate after a crash can be recognised. A channel
+        with a clear point of no return (SMTP: the final line of DATA) awaits `hand_over` just before it."""
         ...
 
 

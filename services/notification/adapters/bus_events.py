@@ -93,6 +93,8 @@ class AlertTriggeredConsumer:
         await self._dispatch(notice)
 
 
-def subscribe_to_alerts(bus: EventBus, dispatch: Callable[[AlertNotice], Awaitable[object]]) -> None:
+def subscribe_to_alerts(
+    bus: EventBus, dispatch: Callable[[AlertNotice], Awaitable[object]], group: str = "notification"
+) -> None:
     # One group: the replicas share the alerts, each alert handled by one of them (redelivered on failure).
-    bus.subscribe(ALERT_TRIGGERED, AlertTriggeredConsumer(dispatch), group="notification")
+    bus.subscribe(ALERT_TRIGGERED, AlertTriggeredConsumer(dispatch), group=group)

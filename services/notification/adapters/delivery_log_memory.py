@@ -42,9 +42,17 @@ class InMemoryDeliveryLog:
             lease_until=lease_until,
             claim_token=token,
             attempts=row.attempts + 1,
+            handed_over_at=None,
         )
         self.rows[delivery_id] = taken
         return taken
+
+    async def hand_over(self, delivery_id: str, *, token: str, at: datetime, content: str) -> bool:
+        row = self.rows.get(delivery_id)
+        if row is None or row.claim_token != token or row.status is not DeliveryStatus.PENDING:
+            return False
+        self.rows[delivery_id] = replace(row, handed_over_at=at, content=content)
+        return True
 
     async def finish(
         self,

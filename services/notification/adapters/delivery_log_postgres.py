@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     lease_until TIMESTAMPTZ,
     claim_token TEXT NOT NULL,
     content TEXT NOT NULL,
+    handed_over_at TIMESTAMPTZ,
     UNIQUE (alert_id, user_id, channel, target)
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_newest ON {table} (organization_id, created_at, delivery_id);
@@ -97,7 +98,8 @@ class PostgresDeliveryLog:
     ) -> Delivery | None:
         row = await self._pool.fetchrow(
             f"UPDATE {self._table} SET status = 'pending', owner = $1, lease_until = $2, claim_token = $3,"
-            " attempts = attempts + 1 WHERE delivery_id = $4 AND claim_token = $5 AND status IN ('pending', 'failed')"
+            " attempts = attempts + 1, handed_over_at = NULL"
+            " WHERE delivery_id = $4 AND claim_token = $5 AND status IN ('pending', 'failed')"
             f" RETURNING {COLUMNS}",
             owner,
             lease_until,
@@ -106,6 +108,17 @@ class PostgresDeliveryLog:
             expected_token,
         )
         return _delivery(row) if row else None
+
+    async def hand_over(self, delivery_id: str, *, token: str, at: datetime, content: str) -> bool:
+        result = await self._pool.execute(
+            f"UPDATE {self._table} SET handed_over_at = $1, content = $2"
+            " WHERE delivery_id = $3 AND claim_token = $4 AND status = 'pending'",
+            at,
+            content,
+            delivery_id,
+            token,
+        )
+        return str(result).endswith(" 1")
 
     async def finish(
         self,

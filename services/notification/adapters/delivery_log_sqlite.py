@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     lease_until TEXT,
     claim_token TEXT NOT NULL,
     content TEXT NOT NULL,
+    handed_over_at TEXT,
     UNIQUE (alert_id, user_id, channel, target)
 );
 CREATE INDEX IF NOT EXISTS deliveries_newest ON deliveries (organization_id, created_at, delivery_id);
@@ -79,11 +80,20 @@ class SqliteDeliveryLog:
     ) -> Delivery | None:
         row = self._db.execute(
             "UPDATE deliveries SET status = 'pending', owner = ?, lease_until = ?, claim_token = ?,"
-            " attempts = attempts + 1 WHERE delivery_id = ? AND claim_token = ? AND status IN ('pending', 'failed')"
+            " attempts = attempts + 1, handed_over_at = NULL"
+            " WHERE delivery_id = ? AND claim_token = ? AND status IN ('pending', 'failed')"
             f" RETURNING {COLUMNS}",
             (owner, iso_utc(lease_until), token, delivery_id, expected_token),
         ).fetchone()
         return _delivery(row) if row else None
+
+    async def hand_over(self, delivery_id: str, *, token: str, at: datetime, content: str) -> bool:
+        cursor = self._db.execute(
+            "UPDATE deliveries SET handed_over_at = ?, content = ?"
+            " WHERE delivery_id = ? AND claim_token = ? AND status = 'pending'",
+            (iso_utc(at), content, delivery_id, token),
+        )
+        return cursor.rowcount == 1
 
     async def finish(
         self,

@@ -10,7 +10,7 @@ from services.notification.domain.model import Channel, Delivery, DeliveryFilter
 
 COLUMNS = (
     "delivery_id, alert_id, organization_id, user_id, channel, target, status, created_at, attempts, error, "
-    "retryable, sent_at, owner, lease_until, claim_token, content"
+    "retryable, sent_at, owner, lease_until, claim_token, content, handed_over_at"
 )
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
 
@@ -34,6 +34,7 @@ def delivery_values(d: Delivery, *, when: Callable[[datetime | None], Any]) -> t
         when(d.lease_until),
         d.claim_token,
         d.content,
+        when(d.handed_over_at),
     )
 
 
@@ -57,6 +58,7 @@ def delivery_from_row(row: Mapping[str, Any], *, read_time: Callable[[Any], date
         lease_until=read_time(row["lease_until"]),
         claim_token=row["claim_token"],
         content=row["content"],
+        handed_over_at=read_time(row["handed_over_at"]),
     )
 
 

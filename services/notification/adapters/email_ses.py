@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from services.notification.adapters.aws_errors import delivery_failure
 from services.notification.adapters.email_smtp import build_message
 from services.notification.domain.messages import EmailContent, SendReceipt
+from services.notification.ports import HandOver
 
 if TYPE_CHECKING:
     from types_aiobotocore_ses.client import SESClient
@@ -32,7 +33,11 @@ class SesEmailSender:
         attributes = reply["VerificationAttributes"]
         return any(i in attributes and attributes[i]["VerificationStatus"] == "Success" for i in identities)
 
-    async def send(self, to: str, content: EmailContent, message_id: str) -> SendReceipt:
+    async def send(
+        self, to: str, content: EmailContent, message_id: str, hand_over: HandOver | None = None
+    ) -> SendReceipt:
+        # An API call has no point of no return the client can see: `hand_over` is not used, and a crash
+        # between SES's acceptance and the log's record may send the message twice (same Message-ID).
         message = build_message(self._sender, to, content, message_id)
         try:
             reply = await self._client.send_raw_email(

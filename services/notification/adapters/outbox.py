@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.notification.domain.messages import EmailContent, PushContent, SendReceipt, SmsContent
+from services.notification.ports import HandOver
 
 OUTBOX = SendReceipt(note="outbox")
 
 
 class OutboxEmailSender:
-    async def send(self, to: str, content: EmailContent, message_id: str) -> SendReceipt:
+    async def send(
+        self, to: str, content: EmailContent, message_id: str, hand_over: HandOver | None = None
+    ) -> SendReceipt:
         return OUTBOX
 
 

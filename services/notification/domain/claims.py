@@ -6,7 +6,12 @@ out. A redelivered event then finds the row and
 - retries it when it failed in a retryable way, or when it is pending but nobody is working on it: the
   lease ran out, or the owner is this very worker (same stable worker id) and the row is not in flight
   here — a pending row a crashed previous run of this worker left behind;
-- waits while another live worker holds the lease (a duplicate event handled concurrently).
+- waits while another live worker holds the lease (a duplicate event handled concurrently);
+- confirms as sent, without sending again, a pending row whose message was already handed over (SMTP: the
+  row was marked in the same step that wrote the message's final line, so a crash after the mark left a
+  complete message with the server). Marking before that write turns the unavoidable crash window from
+  "accepted but not recorded → sent twice" (the response's round trip plus event-loop latency, milliseconds)
+  into "recorded but not written → lost" (one local commit and one write call, microseconds).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class Verdict(Enum):
     TAKE = "take"
     DONE = "done"
     WAIT = "wait"
+    CONFIRM = "confirm"
 
 
 def verdict(row: Delivery, *, owner: str, in_flight: Collection[str], now: datetime, max_attempts: int) -> Verdict:
@@ -31,8 +37,13 @@ def verdict(row: Delivery, *, owner: str, in_flight: Collection[str], now: datet
         return Verdict.TAKE if row.retryable and row.attempts < max_attempts else Verdict.DONE
     if not row.claim_token:
         return Verdict.TAKE
-    if row.owner == owner:
-        return Verdict.WAIT if row.delivery_id in in_flight else Verdict.TAKE
-    if row.lease_until is None or row.lease_until <= now:
-        return Verdict.TAKE if row.attempts < max_attempts else Verdict.DONE
-    return Verdict.WAIT
+    abandoned = row.delivery_id not in in_flight if row.owner == owner else _expired(row, now)
+    if not abandoned:
+        return Verdict.WAIT
+    if row.handed_over_at is not None:
+        return Verdict.CONFIRM
+    return Verdict.TAKE if row.owner == owner or row.attempts < max_attempts else Verdict.DONE
+
+
+def _expired(row: Delivery, now: datetime) -> bool:
+    return row.lease_until is None or row.lease_until <= now

@@ -35,9 +35,14 @@ class DispatchSettings:
     timeouts: dict[Channel, float] = field(
         default_factory=lambda: {Channel.EMAIL: 15.0, Channel.PUSH: 10.0, Channel.SMS: 10.0, Channel.WEBHOOK: 30.0}
     )
-    # Sends in flight at once for one alert (an organization may have thousands of users).
-    concurrency: int = 32
+    # Sends in flight at once in this worker, over all alerts: mail servers cap connections per client, and
+    # a crowded event loop would widen the crash window between a channel's acceptance and its record.
+    concurrency: int = 16
     poll_seconds: float = 0.5
+
+
+class ClaimLost(Exception):
+    """The claim's lease ran out and another worker took the row: this one must not send."""
 
 
 class NotificationDispatcher:
@@ -59,6 +64,7 @@ class NotificationDispatcher:
         self._settings = settings or DispatchSettings()
         self._clock = clock or SystemClock()
         self._in_flight: set[str] = set()
+        self._gate = asyncio.Semaphore(self._settings.concurrency)
 
     async def dispatch(self, notice: AlertNotice) -> list[Delivery]:
         """Deliver what the alert calls for; the final row of every planned delivery.
@@ -68,13 +74,7 @@ class NotificationDispatcher:
         alert = notice.alert
         recipients = await self._directory.users_to_notify(alert.organization_id) if notice.actions.channels else []
         planned = plan_deliveries(notice, recipients, self._clock.now())
-        gate = asyncio.Semaphore(self._settings.concurrency)
-
-        async def one(p: PlannedDelivery) -> Delivery:
-            async with gate:
-                return await self._deliver(alert, p)
-
-        rows = list(await asyncio.gather(*(one(p) for p in planned)))
+        rows = list(await asyncio.gather(*(self._deliver(alert, p) for p in planned)))
         retry = [
             r.delivery_id
             for r in rows
@@ -101,14 +101,21 @@ class NotificationDispatcher:
         if created and row.status is DeliveryStatus.SUPPRESSED:
             await self._events.delivered(row)
             return row
-        taken = await self._claim(row)
-        if taken is None:
-            return await self._log.get(row.delivery_id) or row
-        self._in_flight.add(taken.delivery_id)
-        try:
-            return await self._send(alert, planned, taken)
-        finally:
-            self._in_flight.discard(taken.delivery_id)
+        # The slot is taken before the claim, so that a claim's lease never runs while it waits for one.
+        async with self._gate:
+            taken = await self._claim(row)
+            if taken is not None:
+                self._in_flight.add(taken.delivery_id)
+                try:
+                    return await self._send(alert, planned, taken)
+                finally:
+                    self._in_flight.discard(taken.delivery_id)
+        final = await self._log.get(row.delivery_id) or row
+        # Announced again: the first announcement may have been lost with a crash right after the row was
+        # recorded, and the listeners (alerting's notificationsSent) are idempotent.
+        if final.status is not DeliveryStatus.PENDING:
+            await self._events.delivered(final)
+        return final
 
     async def _claim(self, row: Delivery) -> Delivery | None:
         """The row claimed by this worker, or None when it needs nothing more (final, or done elsewhere)."""
@@ -119,6 +126,9 @@ class NotificationDispatcher:
                 row, owner=settings.owner, in_flight=self._in_flight, now=now, max_attempts=settings.max_attempts
             )
             if decision is Verdict.DONE:
+                return None
+            if decision is Verdict.CONFIRM:
+                await self._confirm(row)
                 return None
             if decision is Verdict.TAKE:
                 taken = await self._log.take(
@@ -137,18 +147,41 @@ class NotificationDispatcher:
                 return None
             row = current
 
+    async def _confirm(self, row: Delivery) -> None:
+        """Record as sent a row whose message was handed over by a claim that never finished (a crash)."""
+        confirmed = await self._log.finish(
+            row.delivery_id,
+            token=row.claim_token,
+            status=DeliveryStatus.SENT,
+            error=None,
+            retryable=False,
+            extra_attempts=0,
+            sent_at=row.handed_over_at,
+            content=row.content,
+        )
+        if confirmed is not None:
+            log.warning(
+                "delivery confirmed after a crash: handed over, never answered",
+                extra={"deliveryId": row.delivery_id, "owner": row.owner},
+            )
+
     async def _send(self, alert: Alert, planned: PlannedDelivery, row: Delivery) -> Delivery:
         stored: dict[str, object] = {}
         try:
-            stored, attempt = self._prepare(alert, planned)
+            stored, attempt = self._prepare(alert, planned, row)
             timeout = self._settings.timeouts.get(planned.channel, 30.0)
-            receipt = await asyncio.wait_for(attempt(), timeout)
+            # asyncio.timeout, not wait_for: no extra task, so the row is recorded in the very step in
+            # which the channel's acceptance arrives.
+            async with asyncio.timeout(timeout):
+                receipt = await attempt()
             status, error, retryable, extra = DeliveryStatus.SENT, None, False, receipt.attempts - 1
             if receipt.note:
                 stored["receipt"] = receipt.note
         except DeliveryFailed as failure:
             status, error, retryable = DeliveryStatus.FAILED, failure.message, failure.retryable
             extra = max(failure.attempts - 1, 0)
+        except ClaimLost:
+            status, error, retryable, extra = DeliveryStatus.FAILED, "claim lost before hand-over", True, 0
         except TimeoutError:
             status, error, retryable, extra = DeliveryStatus.FAILED, "timed out", True, 0
         except Exception as unexpected:  # a bug in a template or an adapter must not block the other deliveries
@@ -170,7 +203,7 @@ class NotificationDispatcher:
         await self._events.delivered(finished)
         return finished
 
-    def _prepare(self, alert: Alert, planned: PlannedDelivery) -> tuple[dict[str, object], Send]:
+    def _prepare(self, alert: Alert, planned: PlannedDelivery, row: Delivery) -> tuple[dict[str, object], Send]:
         """The rendered message as the log keeps it, and the call that sends it."""
         senders, renderer, delivery_id = self._senders, self._renderer, planned.delivery_id
         if planned.channel is Channel.WEBHOOK:
@@ -180,7 +213,15 @@ class NotificationDispatcher:
         assert user is not None  # user channels always carry their recipient
         if planned.channel is Channel.EMAIL:
             email, address = renderer.email(alert, user), user.email
-            return {"to": address, **asdict(email)}, lambda: senders.email.send(address, email, delivery_id)
+            stored: dict[str, object] = {"to": address, **asdict(email)}
+
+            async def hand_over() -> None:
+                content = json.dumps(stored, ensure_ascii=False, separators=(",", ":"))
+                at = self._clock.now()
+                if not await self._log.hand_over(delivery_id, token=row.claim_token, at=at, content=content):
+                    raise ClaimLost(delivery_id)
+
+            return stored, lambda: senders.email.send(address, email, delivery_id, hand_over)
         if planned.channel is Channel.PUSH:
             push = renderer.push(alert, user)
             tokens = user.device_tokens

@@ -129,6 +129,9 @@ class Delivery:
     claim_token: str = ""
     # The rendered message (JSON); with the outbox email backend this is the only copy.
     content: str = ""
+    # When the channel was handed the message past the point of no return (SMTP: the final line of DATA
+    # written). A claim that ends here without an answer counts as sent: see domain/claims.py.
+    handed_over_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,15 @@ TRIGGERED_AT = datetime(2025, 11, 15, 15, 0, tzinfo=UTC)
 
 @dataclass
 class SmtpInbox:
-    """What the SMTP server accepted; addresses in `refuse` get a 550 at RCPT, in `defer` a 451."""
+    """What the SMTP server accepted; addresses in `refuse` get a 550 at RCPT, in `defer` a 451, and
+    messages to `refuse_data` a 554 after their data."""
 
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
+    refuse_data: set[str] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -61,6 +63,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if set(envelope.rcpt_tos) & self._inbox.refuse_data:
+            return "554 5.7.1 message refused"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self._inbox.messages.append(message)

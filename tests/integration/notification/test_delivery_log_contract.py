@@ -167,3 +167,16 @@ async def test_pages_are_newest_first_filtered_and_scoped_to_the_organization(lo
     assert [d.delivery_id for d in of_alert.items] == ["dlv-008"]
     other = await log.page(DeliveryFilter("org-2"), PageRequest(1, 10))
     assert [d.organization_id for d in other.items] == ["org-2"]
+
+
+async def test_a_hand_over_is_recorded_under_the_current_claim_and_cleared_by_the_next(log: DeliveryLog) -> None:
+    await log.insert_if_absent(delivery(1))
+    await log.take("dlv-001", expected_token="", token="t1", owner="a", lease_until=LEASE)
+    assert not await log.hand_over("dlv-001", token="t0", at=T0, content="{}")
+    assert await log.hand_over("dlv-001", token="t1", at=T0, content='{"subject":"s"}')
+    handed = await log.get("dlv-001")
+    assert handed is not None
+    assert (handed.handed_over_at, handed.content, handed.status) == (T0, '{"subject":"s"}', DeliveryStatus.PENDING)
+    retaken = await log.take("dlv-001", expected_token="t1", token="t2", owner="b", lease_until=LEASE)
+    assert retaken is not None
+    assert retaken.handed_over_at is None

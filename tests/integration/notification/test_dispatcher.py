@@ -46,6 +46,7 @@ SECRET = b"s3cret"
 # 03:00 in New York: inside 22:00–08:00.
 NIGHT = QuietHours(enabled=True, start="22:00", end="08:00", timezone="America/New_York")
 NIGHT_INSTANT = datetime(2025, 11, 15, 8, 0, tzinfo=UTC)
+TRIGGERED = datetime(2025, 11, 15, 15, 0, 5, tzinfo=UTC)
 
 
 class FixedClock:
@@ -187,7 +188,12 @@ async def test_the_same_event_delivered_twice_sends_each_channel_once(world: Wor
     assert len(world.hooks.calls) == 1
     assert await world.rows() == first
     assert all(row.attempts <= 1 for row in first.values())
-    assert len(world.delivered) == announced  # nothing new to announce
+    # Announced again, identically (a crash may have lost the first announcement; listeners are idempotent).
+    again = world.delivered[announced:]
+    assert len(again) == 2 * announced
+    assert {e.delivery.SerializeToString() for e in again} == {
+        e.delivery.SerializeToString() for e in world.delivered[:announced]
+    }
 
 
 async def test_quiet_hours_suppress_a_warning_but_not_a_critical_alert(world: World) -> None:
@@ -263,7 +269,7 @@ async def test_a_permanent_failure_is_final(world: World) -> None:
     assert bob is not None
     assert (bob.status, bob.retryable, bob.attempts) == (DeliveryStatus.FAILED, False, 1)
     failed = [e.delivery for e in world.delivered if e.delivery.status == "failed"]
-    assert [(d.user_id, d.channel) for d in failed] == [("bob", "email")]
+    assert {(d.user_id, d.channel, d.attempts) for d in failed} == {("bob", "email", 1)}  # announced twice
     assert "550" in failed[0].error
 
 
@@ -274,3 +280,33 @@ async def test_two_workers_handling_one_event_at_once_send_once(world: World) ->
     assert len(world.smtp.messages) == 2
     assert len(world.hooks.calls) == 1
     assert first == second  # both end with the rows as the log keeps them
+
+
+async def test_a_row_handed_over_before_a_crash_is_confirmed_without_mailing_again(world: World) -> None:
+    alice_email = delivery_id("alert-1", "alice", Channel.EMAIL)
+    await claim_as(world, "worker-1", alice_email, lease_seconds=3600)
+    assert await world.log.hand_over(alice_email, token="dead", at=TRIGGERED, content='{"to":"alice@example.com"}')
+    await world.publish(channels=("email",))
+    row = await world.log.get(alice_email)
+    assert row is not None
+    assert (row.status, row.sent_at, row.attempts) == (DeliveryStatus.SENT, TRIGGERED, 1)
+    assert world.smtp.to("alice@example.com") == []
+    assert len(world.smtp.to("bob@example.com")) == 1
+    assert ("alice", "email", "sent") in {
+        (e.delivery.user_id, e.delivery.channel, e.delivery.status) for e in world.delivered
+    }
+
+
+async def test_email_rows_record_the_hand_over_before_the_servers_answer(world: World) -> None:
+    world.smtp.refuse_data.add("bob@example.com")
+    await world.publish(channels=("email",))
+    bob = await world.log.get(delivery_id("alert-1", "bob", Channel.EMAIL))
+    alice = await world.log.get(delivery_id("alert-1", "alice", Channel.EMAIL))
+    assert bob is not None
+    assert alice is not None
+    # Refused after the data: handed over, yet failed, because the server answered.
+    assert (bob.status, bob.retryable) == (DeliveryStatus.FAILED, False)
+    assert bob.handed_over_at is not None
+    assert "554" in (bob.error or "")
+    assert alice.handed_over_at is not None
+    assert alice.status is DeliveryStatus.SENT

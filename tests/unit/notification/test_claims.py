@@ -50,3 +50,12 @@ def test_failed_rows_are_retried_only_when_retryable_and_attempts_remain() -> No
     assert judge(failed) is Verdict.TAKE
     assert judge(replace(failed, attempts=3)) is Verdict.DONE
     assert judge(replace(failed, retryable=False)) is Verdict.DONE
+
+
+def test_a_handed_over_row_left_behind_is_confirmed_not_resent() -> None:
+    handed = replace(CLAIMED, handed_over_at=T0)
+    assert judge(handed, now_offset=61) is Verdict.CONFIRM
+    assert judge(replace(handed, owner=ME), now_offset=1) is Verdict.CONFIRM
+    # ... but not while its claim is alive: the sender is still waiting for the server's answer.
+    assert judge(handed, now_offset=1) is Verdict.WAIT
+    assert judge(replace(handed, owner=ME), in_flight=("dlv-1",)) is Verdict.WAIT
