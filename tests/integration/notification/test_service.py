@@ -4,15 +4,20 @@ an alert event on the bus becomes an email over SMTP, and ListDeliveries shows i
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aioboto3
 import grpc
 import grpc.aio
 import pytest
 from iot.identity.v1 import identity_pb2, identity_pb2_grpc
 from iot.notification.v1 import notification_pb2, notification_pb2_grpc
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
 
 from services.notification.adapters.bus_events import ALERT_TRIGGERED
 from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
@@ -24,6 +29,7 @@ from services.runtime.service import BuildContext
 from services.runtime.settings import RuntimeSettings
 from tests.integration.identity.test_identity_grpc import ADMIN_EMAIL, ADMIN_PASSWORD, ORG, serve
 from tests.integration.notification.support import SmtpInbox, alert_triggered
+from tests.support.moto import REGION
 
 
 @dataclass
@@ -139,3 +145,44 @@ async def test_the_outbox_keeps_what_push_would_have_said(mesh: Mesh, smtp: Smtp
         "receipt": "outbox",
     }
     assert smtp.messages == []
+
+
+@pytest.mark.needs_server
+async def test_ses_and_sns_are_wired_by_settings(tmp_path: Path, moto_endpoint: str) -> None:
+    sender = f"alerts-{uuid.uuid4().hex[:8]}@iotmon.example"
+    async with aioboto3.Session().client("ses", endpoint_url=moto_endpoint, region_name=REGION) as ses:
+        await ses.verify_email_identity(EmailAddress=sender)
+    bus = InProcessBus()
+    identity_ctx, identity_server = await serve(RuntimeSettings(data_dir=tmp_path), bus)
+    settings = RuntimeSettings(data_dir=tmp_path, identity_addr=identity_server.address)
+    ctx = BuildContext(settings=settings, bus=bus)
+    notification = NotificationSettings(
+        email_backend="ses", sms_backend="sns", email_from=sender, aws_endpoint_url=moto_endpoint, smtp_url=None
+    )
+    try:
+        await build(ctx, notification)
+        async with grpc.aio.insecure_channel(identity_server.address) as channel:
+            identity = identity_pb2_grpc.IdentityServiceStub(channel)
+            token = await identity.IssueToken(
+                identity_pb2.IssueTokenRequest(email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+            )
+            phone = f"+1555{uuid.uuid4().int % 10_000_000:07d}"
+            await identity.UpdateProfile(
+                identity_pb2.UpdateProfileRequest(
+                    phone_number=phone,
+                    preferences=identity_pb2.Preferences(notifications=identity_pb2.NotificationChannels(sms=True)),
+                ),
+                metadata=[("authorization", f"Bearer {token.access_token}")],
+            )
+        event = alert_triggered("alert-cloud", severity="critical", channels=("email", "sms"), organization_id=ORG)
+        await bus.publish(ALERT_TRIGGERED, event)
+    finally:
+        await ctx.resources.aclose()
+        await identity_server.stop(0)
+        await identity_ctx.resources.aclose()
+    texts = [text for number, text in sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.values() if number == phone]
+    assert len(texts) == 1
+    assert texts[0].startswith("iotmon CRITICAL: High Temperature Alert")
+    mails = [m for m in ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages if getattr(m, "source", "") == sender]
+    assert len(mails) == 1
+    assert ADMIN_EMAIL in mails[0].destinations
