@@ -25,7 +25,7 @@ T0 = datetime(2025, 11, 15, 10, 0, tzinfo=UTC)
 LEASE = T0 + timedelta(seconds=60)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.needs_server)])
 async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeliveryLog]:
     if request.param == "memory":
         yield InMemoryDeliveryLog()
