@@ -104,6 +104,8 @@ async def start_mesh(
             built = await load_bootstrap(name)(ctx)
             mesh.servers.append(await bound[name].start(built.registrations))
             mesh.tasks.extend(asyncio.create_task(job()) for job in built.background)
+        # Ready means subscribed: an event published once the banner is out must find every queue bound.
+        await bus.wait_subscribed()
         if gateway_port is not None:
             await _start_gateway(mesh, verifier, gateway_port, bus)
     except BaseException:
@@ -128,6 +130,8 @@ async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int, bus: Ev
         proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # /ws refuses client messages over 256 KiB itself; uvicorn need not buffer up to its 16 MiB default.
+        ws_max_size=1_048_576,
     )
     server = _GatewayServer(config)
     mesh.gateway = server
@@ -138,5 +142,6 @@ async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int, bus: Ev
             raise RuntimeError("the gateway stopped during start-up")
         await asyncio.sleep(0.01)
     mesh.gateway_task = task
+    await bus.wait_subscribed()  # the WebSocket hub subscribed in the app's lifespan
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     mesh.gateway_url = f"http://{host}:{sock.getsockname()[1]}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import Sequence
 
 from iotmon.demo import DemoAdmin
 from iotmon.mesh import Mesh, start_mesh
-from services.runtime.lifecycle import wait_for_shutdown_signal
+from services.runtime.lifecycle import watch_shutdown_signals
 from services.runtime.logging import configure_logging
 from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
 
@@ -26,23 +28,26 @@ async def up(settings: RuntimeSettings, gateway_port: int, log_level: str, witho
     ports = {name: 0 if gateway_port == 0 else DEFAULT_PORTS[name] for name in SERVICE_NAMES}
     services = [name for name in SERVICE_NAMES if name not in without]
     mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
+    stopping = watch_shutdown_signals()
     _print_banner(mesh, admin, services)
-    return await _serve_until_signal(mesh)
+    return await _drain_on(stopping, mesh)
 
 
 async def serve(settings: RuntimeSettings, service: str, port: int, log_level: str) -> int:
     configure_logging(log_level)
     if service == "gateway":
         mesh = await start_mesh(settings, [], service_ports={}, gateway_port=port)
+        stopping = watch_shutdown_signals()
         print(f"gateway       {mesh.gateway_url}", flush=True)
     else:
         mesh = await start_mesh(settings, [service], service_ports={service: port}, gateway_port=None)
+        stopping = watch_shutdown_signals()
         print(f"{service:<13} {mesh.addresses[service]}", flush=True)
-    return await _serve_until_signal(mesh)
+    return await _drain_on(stopping, mesh)
 
 
-async def _serve_until_signal(mesh: Mesh) -> int:
-    received = await wait_for_shutdown_signal()
+async def _drain_on(stopping: asyncio.Future[signal.Signals], mesh: Mesh) -> int:
+    received = await stopping
     log.warning("draining", extra={"signal": received.name})
     await mesh.stop()
     print("stopped", flush=True)

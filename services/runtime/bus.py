@@ -65,6 +65,9 @@ class EventBus(EventPublisher, Protocol):
     async def start(self) -> None:
         """Begin consuming what was subscribed."""
 
+    async def wait_subscribed(self) -> None:
+        """Return once every subscription made so far is bound: events published from now on reach it."""
+
     async def close(self) -> None: ...
 
 
@@ -137,6 +140,9 @@ class InProcessBus:
         self._subscriptions.append(_Subscription(pattern, handler, group, partitioned and group is not None))
 
     async def start(self) -> None:
+        return None
+
+    async def wait_subscribed(self) -> None:
         return None
 
     async def close(self) -> None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 import signal
 
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-async def wait_for_shutdown_signal() -> signal.Signals:
+
+def watch_shutdown_signals() -> asyncio.Future[signal.Signals]:
+    """Catch SIGINT/SIGTERM from now on; the future holds the first one received.
+
+    Install it before telling anyone the process is ready: a signal that arrives between "ready" and the
+    handler would otherwise kill the process without a drain.
+    """
     loop = asyncio.get_running_loop()
     received: asyncio.Future[signal.Signals] = loop.create_future()
 
@@ -14,10 +21,16 @@ async def wait_for_shutdown_signal() -> signal.Signals:
         if not received.done():
             received.set_result(sig)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in SHUTDOWN_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        return await received
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+
+    def restore(_: object) -> None:
+        for sig in SHUTDOWN_SIGNALS:
             loop.remove_signal_handler(sig)
+
+    received.add_done_callback(restore)
+    return received
+
+
+async def wait_for_shutdown_signal() -> signal.Signals:
+    return await watch_shutdown_signals()
