@@ -112,7 +112,8 @@ async def pump(
             return
         if now >= deadline:
             if rate:  # what fell due while a batch was filling still goes out
-                rest = min(int((deadline - started) * rate), count or math.inf) - counters.sent
+                # Rounded first: float subtraction can make 0.6 s × 2,000/s come out as 1,199.9999.
+                rest = min(int(round((deadline - started) * rate, 6)), count or math.inf) - counters.sent
                 await _send(generator, transport, counters, int(min(rest, rate * MAX_BACKLOG)))
             return
         if rate:

@@ -86,16 +86,23 @@ def sign_in(mesh: RunningMesh) -> httpx.Client:
     return httpx.Client(base_url=mesh.gateway, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-def publish_reading(prefix: str, device_id: str, temperature: float) -> None:
+def publish_readings(prefix: str, readings: list[tuple[str, float]]) -> None:
+    """Each (device, temperature) as one QoS 1 message on the device's topic, over one connection."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-{uuid.uuid4().hex[:6]}")
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     try:
-        reading = {"deviceId": device_id, "timestamp": int(time.time() * 1000), "data": {"temperature": temperature}}
-        client.publish(f"{prefix}/{device_id}/telemetry", orjson.dumps(reading), qos=1).wait_for_publish(10)
+        for device_id, temperature in readings:
+            now_ms = int(time.time() * 1000) + len(readings)  # distinct per message: one ms may hold several
+            reading = {"deviceId": device_id, "timestamp": now_ms, "data": {"temperature": temperature}}
+            client.publish(f"{prefix}/{device_id}/telemetry", orjson.dumps(reading), qos=1).wait_for_publish(10)
     finally:
-        client.loop_stop()
         client.disconnect()
+        client.loop_stop()
+
+
+def publish_reading(prefix: str, device_id: str, temperature: float) -> None:
+    publish_readings(prefix, [(device_id, temperature)])
 
 
 def receive_until(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:

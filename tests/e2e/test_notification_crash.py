@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_alert_workflow import RULE, publish_reading, register, require_servers, sign_in, workflow_env
+from tests.e2e.test_alert_workflow import RULE, publish_readings, register, require_servers, sign_in, workflow_env
 from tests.support.mesh import iotmon_serve, iotmon_up
 from tests.support.rabbitmq import delete_namespace
 from tests.support.servers import free_port
@@ -68,8 +68,7 @@ def test_sigkill_during_a_burst_sends_every_email_exactly_once(tmp_path: Path, p
             with iotmon_serve("notification", tmp_path, notification_port, service_env) as declaring:
                 declaring.process.terminate()
                 assert declaring.process.wait(30) == 0
-            for device_id in devices:
-                publish_reading(prefix, device_id, 45.0)
+            publish_readings(prefix, [(device_id, 45.0) for device_id in devices])
             wait_for_alerts(api, DEVICES)
             with iotmon_serve("notification", tmp_path, notification_port, service_env) as first:
                 smtp.wait_for(3, timeout=30)
