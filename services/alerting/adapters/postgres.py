@@ -25,6 +25,7 @@ from services.alerting.domain.alerts import Alert, AlertStatus
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import Rule
 from services.kernel.pagination import Page, PageRequest
+from services.runtime.postgres import open_pool
 
 JSON_COLUMNS = frozenset({"notifications_sent", "comments"})
 OPEN_IN = "status IN ('triggered', 'acknowledged')"
@@ -105,12 +106,7 @@ class PostgresAlertingStore:
     @classmethod
     async def open(cls, dsn: str, *, schema: str | None = None) -> PostgresAlertingStore:
         """Connect and create the tables when missing (in `schema` when given, e.g. one per test)."""
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
-        prefix = f'"{schema}".' if schema else ""
-        async with pool.acquire() as connection:
-            if schema:
-                await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await connection.execute(_schema_sql(prefix))
+        pool, prefix = await open_pool(dsn, _schema_sql, schema=schema)
         return cls(pool, prefix)
 
     async def close(self) -> None:

@@ -19,13 +19,14 @@ from services.notification.adapters.delivery_rows import (
     where_clause,
 )
 from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
+from services.runtime.postgres import open_pool
 
 TABLE = "notification_deliveries"
 
 
-def _schema_sql(table: str) -> str:
+def _schema_sql(prefix: str) -> str:
     return f"""
-CREATE TABLE IF NOT EXISTS {table} (
+CREATE TABLE IF NOT EXISTS {prefix}{TABLE} (
     delivery_id TEXT PRIMARY KEY,
     alert_id TEXT NOT NULL,
     organization_id TEXT NOT NULL,
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     handed_over_at TIMESTAMPTZ,
     UNIQUE (alert_id, user_id, channel, target)
 );
-CREATE INDEX IF NOT EXISTS {TABLE}_newest ON {table} (organization_id, created_at, delivery_id);
+CREATE INDEX IF NOT EXISTS {TABLE}_newest ON {prefix}{TABLE} (organization_id, created_at, delivery_id);
 """
 
 
@@ -57,13 +58,8 @@ class PostgresDeliveryLog:
     @classmethod
     async def open(cls, dsn: str, *, schema: str | None = None) -> PostgresDeliveryLog:
         """Connect and create the table when missing (in `schema` when given, e.g. one per test)."""
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=8)
-        table = f'"{schema}".{TABLE}' if schema else TABLE
-        async with pool.acquire() as connection:
-            if schema:
-                await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await connection.execute(_schema_sql(table))
-        return cls(pool, table)
+        pool, prefix = await open_pool(dsn, _schema_sql, schema=schema, max_size=8)
+        return cls(pool, prefix + TABLE)
 
     async def close(self) -> None:
         await self._pool.close()

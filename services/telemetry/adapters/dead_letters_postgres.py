@@ -11,15 +11,16 @@ from collections.abc import Collection, Sequence
 import asyncpg
 
 from services.kernel.pagination import Page, PageRequest
+from services.runtime.postgres import open_pool
 from services.telemetry.adapters.dead_letters_rows import COLUMNS, letter_from_row, letter_row, where_clause
 from services.telemetry.domain.model import DeadLetter, RejectReason
 
 TABLE = "telemetry_dead_letters"
 
 
-def _schema_sql(table: str) -> str:
+def _schema_sql(prefix: str) -> str:
     return f"""
-CREATE TABLE IF NOT EXISTS {table} (
+CREATE TABLE IF NOT EXISTS {prefix}{TABLE} (
     dead_letter_id TEXT PRIMARY KEY,
     organization_id TEXT,
     device_id TEXT,
@@ -29,8 +30,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     received_at_ms BIGINT NOT NULL,
     record JSONB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS {TABLE}_by_time ON {table} (organization_id, received_at_ms, dead_letter_id);
-CREATE INDEX IF NOT EXISTS {TABLE}_all_by_time ON {table} (received_at_ms, dead_letter_id);
+CREATE INDEX IF NOT EXISTS {TABLE}_by_time ON {prefix}{TABLE} (organization_id, received_at_ms, dead_letter_id);
+CREATE INDEX IF NOT EXISTS {TABLE}_all_by_time ON {prefix}{TABLE} (received_at_ms, dead_letter_id);
 """
 
 
@@ -43,13 +44,8 @@ class PostgresDeadLetterStore:
     @classmethod
     async def open(cls, dsn: str, *, schema: str | None = None) -> PostgresDeadLetterStore:
         """Connect and create the table when missing (in `schema` when given, e.g. one per test run)."""
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
-        table = f'"{schema}".{TABLE}' if schema else TABLE
-        async with pool.acquire() as connection:
-            if schema:
-                await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            await connection.execute(_schema_sql(table))
-        return cls(pool, table)
+        pool, prefix = await open_pool(dsn, _schema_sql, schema=schema)
+        return cls(pool, prefix + TABLE)
 
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:

@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import asyncpg
 
+from services.runtime.postgres import create_schema
 from services.telemetry.adapters.timeseries_columns import DeviceTable, KeyTable, flatten
 from services.telemetry.domain.model import Reading
 from services.telemetry.domain.series import Aggregate, SeriesPoint, SeriesQuery
@@ -103,9 +104,7 @@ class PostgresTimeSeriesStore:
         if schema:
             admin = await asyncpg.connect(dsn)
             try:
-                await admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            except asyncpg.UniqueViolationError:
-                pass  # another replica created it at the same moment (IF NOT EXISTS does not cover a race)
+                await create_schema(admin, schema)
             finally:
                 await admin.close()
             settings["search_path"] = f'"{schema}"'

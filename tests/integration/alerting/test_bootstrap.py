@@ -18,10 +18,10 @@ from services.alerting.bootstrap import AlertingSettings
 from services.alerting.domain.alerts import AlertStatus
 from services.alerting.domain.listing import AlertFilter
 from services.kernel.pagination import PageRequest
-from tests.integration.alerting.conftest import POSTGRES_DSN, drop_schema, new_schema
 from tests.integration.alerting.support import alerting_stack
 from tests.integration.alerting.test_servicer import SPEC_RULE
 from tests.integration.device.support import as_user
+from tests.support.postgres import POSTGRES_DSN, scratch_schema
 from tests.support.tokens import TokenMinter
 from tests.unit.alerting.builders import T0_MS, an_alert
 
@@ -31,11 +31,8 @@ async def settings(request: pytest.FixtureRequest) -> AsyncIterator[AlertingSett
     if request.param == "sqlite":
         yield AlertingSettings(store="sqlite")
         return
-    schema = new_schema()
-    try:
+    async with scratch_schema("alerting") as schema:
         yield AlertingSettings(store="postgres", postgres_dsn=POSTGRES_DSN, postgres_schema=schema)
-    finally:
-        await drop_schema(schema)
 
 
 async def test_rules_survive_a_restart(tmp_path: Path, token_minter: TokenMinter, settings: AlertingSettings) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from services.kernel.pagination import PageRequest
@@ -18,9 +16,8 @@ from services.notification.adapters.delivery_log_postgres import PostgresDeliver
 from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
 from services.notification.domain.model import Channel, Delivery, DeliveryFilter, DeliveryStatus
 from services.notification.ports import DeliveryLog
-from tests.support.servers import require_server
+from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2025, 11, 15, 10, 0, tzinfo=UTC)
 LEASE = T0 + timedelta(seconds=60)
 
@@ -34,14 +31,10 @@ async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[D
         yield sqlite
         await sqlite.close()
     else:
-        require_server("PostgreSQL", "127.0.0.1", 5432)
-        schema = f"notification_test_{secrets.token_hex(4)}"
-        postgres = await PostgresDeliveryLog.open(POSTGRES_DSN, schema=schema)
-        yield postgres
-        await postgres.close()
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await connection.close()
+        async with scratch_schema("notification_test") as schema:
+            postgres = await PostgresDeliveryLog.open(POSTGRES_DSN, schema=schema)
+            yield postgres
+            await postgres.close()
 
 
 def delivery(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from services.kernel.pagination import PageRequest
@@ -16,9 +14,7 @@ from services.telemetry.adapters.dead_letters_postgres import PostgresDeadLetter
 from services.telemetry.adapters.dead_letters_sqlite import SqliteDeadLetterStore
 from services.telemetry.domain.model import DeadLetter, RejectReason, Source
 from services.telemetry.ports import DeadLetterStore
-from tests.support.servers import require_server
-
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -30,14 +26,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield sqlite
         await sqlite.close()
     else:
-        require_server("PostgreSQL", "127.0.0.1", 5432)
-        schema = f"dlq_test_{secrets.token_hex(4)}"
-        postgres = await PostgresDeadLetterStore.open(POSTGRES_DSN, schema=schema)
-        yield postgres
-        await postgres.close()
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await connection.close()
+        async with scratch_schema("dlq_test") as schema:
+            postgres = await PostgresDeadLetterStore.open(POSTGRES_DSN, schema=schema)
+            yield postgres
+            await postgres.close()
 
 
 def letter(

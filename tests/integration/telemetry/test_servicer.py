@@ -6,13 +6,11 @@ Responses are rendered to JSON the way the gateway does and compared with the sh
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import grpc
 import grpc.aio
 import orjson
@@ -25,7 +23,7 @@ from iot.telemetry.v1 import events_pb2, telemetry_pb2
 
 from services.telemetry.bootstrap import TelemetrySettings
 from tests.integration.telemetry.support import TelemetryStack, as_service, as_user, register, telemetry_stack
-from tests.support.servers import require_server
+from tests.support.postgres import POSTGRES_DSN, drop_schema, new_schema
 from tests.support.tokens import TokenMinter
 
 MINUTE = 60_000
@@ -54,24 +52,13 @@ def http_batch(*records: object) -> telemetry_pb2.IngestTelemetryRequest:
     )
 
 
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
 def store_settings(kind: str, **overrides: Any) -> TelemetrySettings:
     """The service's adapters as configured in each layout: memory + SQLite dead letters (tests), embedded
     (DuckDB + SQLite, `iotmon up`), PostgreSQL for both (production), in a schema of its own."""
     if kind == "postgres":
-        require_server("PostgreSQL", "127.0.0.1", 5432)
-        schema = f"telemetry_test_{secrets.token_hex(4)}"
+        schema = new_schema("telemetry_test")
         return TelemetrySettings(store="postgres", postgres_dsn=POSTGRES_DSN, postgres_schema=schema, **overrides)
     return TelemetrySettings(store=kind, dlq="sqlite", **overrides)
-
-
-async def drop_schema(settings: TelemetrySettings) -> None:
-    if settings.postgres_schema:
-        connection = await asyncpg.connect(POSTGRES_DSN)
-        await connection.execute(f'DROP SCHEMA "{settings.postgres_schema}" CASCADE')
-        await connection.close()
 
 
 @pytest.fixture
@@ -87,7 +74,8 @@ async def any_stack(
     settings = store_settings(request.param)
     async with telemetry_stack(token_minter, tmp_path, settings) as running:
         yield running
-    await drop_schema(settings)
+    if settings.postgres_schema:
+        await drop_schema(settings.postgres_schema)
 
 
 @pytest.fixture

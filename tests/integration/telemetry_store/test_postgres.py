@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -11,17 +10,13 @@ import pytest
 
 from services.telemetry.adapters.timeseries_postgres import PostgresTimeSeriesStore
 from tests.integration.telemetry_store.test_contract import MINUTE, ORG, T0, query, reading
+from tests.support.postgres import scratch_schema
 
 
 @pytest.fixture
 async def schema(postgres_dsn: str) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    yield name
-    connection = await asyncpg.connect(postgres_dsn)
-    try:
-        await connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await connection.close()
+    async with scratch_schema("t", postgres_dsn) as name:
+        yield name
 
 
 async def test_replicas_share_keys_and_datapoints(postgres_dsn: str, schema: str) -> None:
