@@ -18,6 +18,7 @@ from iot.device.v1 import device_pb2, device_pb2_grpc, events_pb2
 
 from services.alerting.domain.evaluation import DeviceRef
 from services.kernel.errors import Unavailable
+from services.runtime.ttl_cache import TtlCache
 
 log = logging.getLogger("iotmon.alerting.devices")
 
@@ -52,33 +53,20 @@ class GrpcDeviceLookup:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._stub = device_pb2_grpc.DeviceServiceStub(channel)
-        self._positive_ttl = positive_ttl
-        self._negative_ttl = negative_ttl
         self._timeout = timeout_seconds
-        self._max_entries = max_entries
-        self._clock = clock
-        self._cache: dict[str, tuple[DeviceRef | None, float]] = {}  # id → (device or None, expiry)
+        self._cache = TtlCache[str, DeviceRef](
+            positive_ttl=positive_ttl, negative_ttl=negative_ttl, max_entries=max_entries, clock=clock
+        )
         self.calls = 0
 
     async def lookup(self, device_ids: Collection[str]) -> dict[str, DeviceRef]:
         """The devices among `device_ids` that exist and are not deleted."""
-        now = self._clock()
-        found: dict[str, DeviceRef] = {}
-        missing: list[str] = []
-        for device_id in device_ids:
-            entry = self._cache.get(device_id)
-            if entry is None or entry[1] <= now:
-                missing.append(device_id)
-            elif entry[0] is not None:
-                found[device_id] = entry[0]
-        if missing:
-            found.update(await self._fetch(missing, now))
-        return found
+        return await self._cache.get_many(device_ids, self._fetch)
 
     def invalidate(self, device_id: str) -> None:
-        self._cache.pop(device_id, None)
+        self._cache.invalidate(device_id)
 
-    async def _fetch(self, device_ids: list[str], now: float) -> dict[str, DeviceRef]:
+    async def _fetch(self, device_ids: list[str]) -> dict[str, DeviceRef]:
         fetched: dict[str, DeviceRef] = {}
         for start in range(0, len(device_ids), MAX_IDS_PER_CALL):
             request = device_pb2.BatchGetDevicesRequest(device_ids=device_ids[start : start + MAX_IDS_PER_CALL])
@@ -91,10 +79,4 @@ class GrpcDeviceLookup:
                 raise
             for found in reply.devices:  # deleted devices are left out unless asked for
                 fetched[found.device_id] = DeviceRef(found.device_id, found.organization_id, found.type, found.name)
-        if len(self._cache) + len(device_ids) > self._max_entries:
-            self._cache.clear()  # rare (a flood of distinct ids): starting over is cheaper than an LRU per lookup
-        positive, negative = now + self._positive_ttl, now + self._negative_ttl
-        for device_id in device_ids:
-            device = fetched.get(device_id)
-            self._cache[device_id] = (device, positive if device is not None else negative)
         return fetched

@@ -6,13 +6,12 @@ not ask telemetry for the same type each time.
 
 from __future__ import annotations
 
-import time
-
 import grpc
 import grpc.aio
 from iot.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
 
 from services.kernel.errors import Unavailable
+from services.runtime.ttl_cache import TtlCache
 
 TIMEOUT_SECONDS = 5.0
 
@@ -24,14 +23,13 @@ class GrpcDeviceTypes:
         self, channel: grpc.aio.Channel, cache_seconds: float = 30.0, timeout_seconds: float = TIMEOUT_SECONDS
     ):
         self._stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
-        self._cache_seconds = cache_seconds
         self._timeout = timeout_seconds
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._cache = TtlCache[str, frozenset[str]](positive_ttl=cache_seconds)
 
     async def metrics_of(self, device_type: str) -> frozenset[str] | None:
         cached = self._cache.get(device_type)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             reply = await self._stub.GetDeviceType(
                 telemetry_pb2.GetDeviceTypeRequest(name=device_type), timeout=self._timeout
@@ -44,5 +42,5 @@ class GrpcDeviceTypes:
                 details={"service": "telemetry", "deviceType": device_type, "status": error.code().name},
             ) from None
         metrics = frozenset(m.name for m in reply.device_type.metrics)
-        self._cache[device_type] = (time.monotonic() + self._cache_seconds, metrics)
+        self._cache.put(device_type, metrics)
         return metrics

@@ -8,13 +8,13 @@ back to the token's email, then the user id.
 from __future__ import annotations
 
 import logging
-import time
 
 import grpc
 import grpc.aio
 from iot.identity.v1 import identity_pb2, identity_pb2_grpc
 
 from services.kernel.caller import Caller
+from services.runtime.ttl_cache import TtlCache
 
 log = logging.getLogger("iotmon.alerting.users")
 
@@ -26,17 +26,16 @@ class GrpcUserNames:
         self, channel: grpc.aio.Channel, cache_seconds: float = 60.0, timeout_seconds: float = TIMEOUT_SECONDS
     ):
         self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        self._cache_seconds = cache_seconds
         self._timeout = timeout_seconds
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache = TtlCache[str, str](positive_ttl=cache_seconds)
 
     async def name_of(self, caller: Caller) -> str:
         fallback = caller.email or caller.user_id
         if caller.is_service:
             return caller.user_id
         cached = self._cache.get(caller.user_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             reply = await self._stub.GetProfile(identity_pb2.GetProfileRequest(), timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
@@ -47,5 +46,5 @@ class GrpcUserNames:
             )
             return fallback
         name = reply.user.name or fallback
-        self._cache[caller.user_id] = (time.monotonic() + self._cache_seconds, name)
+        self._cache.put(caller.user_id, name)
         return name

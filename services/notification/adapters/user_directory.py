@@ -17,6 +17,7 @@ from iot.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 
 from services.kernel.errors import Unavailable
 from services.notification.domain.model import ChannelPreferences, QuietHours, Recipient
+from services.runtime.ttl_cache import TtlCache
 
 UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 USER_EVENTS: dict[str, Callable[[bytes], events_pb2.UserCreated | events_pb2.UserUpdated]] = {
@@ -64,17 +65,15 @@ class GrpcUserDirectory:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        self._ttl = ttl_seconds
         self._timeout = timeout_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[list[Recipient], float]] = {}
+        self._cache = TtlCache[str, list[Recipient]](positive_ttl=ttl_seconds, clock=clock)
         self._pending: dict[str, asyncio.Task[list[Recipient]]] = {}
         self.calls = 0
 
     async def users_to_notify(self, organization_id: str) -> list[Recipient]:
         cached = self._cache.get(organization_id)
-        if cached is not None and cached[1] > self._clock():
-            return cached[0]
+        if cached is not None:
+            return cached
         task = self._pending.get(organization_id)
         if task is None:
             task = asyncio.create_task(self._fetch(organization_id))
@@ -83,7 +82,7 @@ class GrpcUserDirectory:
         return await asyncio.shield(task)
 
     def invalidate(self, organization_id: str) -> None:
-        self._cache.pop(organization_id, None)
+        self._cache.invalidate(organization_id)
 
     async def on_user_event(self, routing_key: str, payload: bytes) -> None:
         """Bus handler for identity.*: forget the organization of the user the event is about."""
@@ -101,5 +100,5 @@ class GrpcUserDirectory:
                 raise Unavailable("the identity service did not answer; the alert will be redelivered") from None
             raise
         recipients = [recipient_from_proto(u) for u in reply.users]
-        self._cache[organization_id] = (recipients, self._clock() + self._ttl)
+        self._cache.put(organization_id, recipients)
         return recipients

@@ -18,6 +18,7 @@ import grpc.aio
 from iot.device.v1 import device_pb2, device_pb2_grpc, events_pb2
 
 from services.kernel.errors import Unavailable
+from services.runtime.ttl_cache import TtlCache
 from services.telemetry.domain.model import DeviceInfo
 
 log = logging.getLogger("iotmon.telemetry.devices")
@@ -48,32 +49,17 @@ class GrpcDeviceDirectory:
         clock: Callable[[], float] = time.monotonic,
     ):
         self._stub = device_pb2_grpc.DeviceServiceStub(channel)
-        self._positive_ttl = positive_ttl
-        self._negative_ttl = negative_ttl
         self._timeout = timeout_seconds
-        self._max_entries = max_entries
-        self._clock = clock
-        # device id → (the device or None for unknown, when the entry expires)
-        self._cache: dict[str, tuple[DeviceInfo | None, float]] = {}
+        self._cache = TtlCache[str, DeviceInfo](
+            positive_ttl=positive_ttl, negative_ttl=negative_ttl, max_entries=max_entries, clock=clock
+        )
         self.calls = 0  # BatchGetDevices calls made, for tests and the stats line
 
     async def lookup(self, device_ids: Collection[str]) -> dict[str, DeviceInfo]:
-        now = self._clock()
-        found: dict[str, DeviceInfo] = {}
-        missing: list[str] = []
-        cache = self._cache
-        for device_id in device_ids:
-            entry = cache.get(device_id)
-            if entry is None or entry[1] <= now:
-                missing.append(device_id)
-            elif entry[0] is not None:
-                found[device_id] = entry[0]
-        if missing:
-            found.update(await self._fetch(missing, now))
-        return found
+        return await self._cache.get_many(device_ids, self._fetch)
 
     def invalidate(self, device_id: str) -> None:
-        self._cache.pop(device_id, None)
+        self._cache.invalidate(device_id)
 
     async def on_device_event(self, routing_key: str, payload: bytes) -> None:
         """Bus handler for device.*: forget the device the event is about."""
@@ -81,7 +67,7 @@ class GrpcDeviceDirectory:
         if device_id_of is not None:
             self.invalidate(device_id_of(payload))
 
-    async def _fetch(self, device_ids: list[str], now: float) -> dict[str, DeviceInfo]:
+    async def _fetch(self, device_ids: list[str]) -> dict[str, DeviceInfo]:
         fetched: dict[str, DeviceInfo] = {}
         for start in range(0, len(device_ids), MAX_IDS_PER_CALL):
             chunk = device_ids[start : start + MAX_IDS_PER_CALL]
@@ -97,13 +83,4 @@ class GrpcDeviceDirectory:
                 fetched[device.device_id] = DeviceInfo(
                     device.device_id, device.organization_id, device.type, device.status == DELETED_STATUS
                 )
-        self._remember(device_ids, fetched, now)
         return fetched
-
-    def _remember(self, asked: list[str], fetched: dict[str, DeviceInfo], now: float) -> None:
-        if len(self._cache) + len(asked) > self._max_entries:
-            self._cache.clear()  # rare (a flood of distinct ids): starting over is cheaper than an LRU per lookup
-        positive, negative = now + self._positive_ttl, now + self._negative_ttl
-        for device_id in asked:
-            device = fetched.get(device_id)
-            self._cache[device_id] = (device, positive if device is not None else negative)
