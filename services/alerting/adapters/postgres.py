@@ -12,6 +12,7 @@ import asyncpg
 from services.alerting.adapters.rows import (
     ALERT_COLUMNS,
     ALERT_MUTABLE,
+    OPEN_IN,
     RULE_COLUMNS,
     alert_from_row,
     alert_mutable_values,
@@ -21,6 +22,7 @@ from services.alerting.adapters.rows import (
     rule_row,
     rule_where,
 )
+from services.alerting.adapters.tables import POSTGRES_TYPES, tables_sql
 from services.alerting.domain.alerts import Alert, AlertStatus
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import Rule
@@ -28,54 +30,10 @@ from services.kernel.pagination import Page, PageRequest
 from services.runtime.postgres import open_pool
 
 JSON_COLUMNS = frozenset({"notifications_sent", "comments"})
-OPEN_IN = "status IN ('triggered', 'acknowledged')"
 
 
 def _schema_sql(prefix: str) -> str:
-    return f"""
-CREATE TABLE IF NOT EXISTS {prefix}alert_rules (
-    rule_id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    device_type TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    enabled BOOLEAN NOT NULL,
-    deleted_at_ms BIGINT,
-    created_at_ms BIGINT NOT NULL,
-    updated_at_ms BIGINT NOT NULL,
-    body JSONB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alert_rules_by_org ON {prefix}alert_rules (organization_id, created_at_ms);
-CREATE TABLE IF NOT EXISTS {prefix}alerts (
-    alert_id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    rule_id TEXT NOT NULL,
-    rule_name TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    device_name TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    status TEXT NOT NULL,
-    condition TEXT NOT NULL,
-    actual_value DOUBLE PRECISION NOT NULL,
-    threshold DOUBLE PRECISION NOT NULL,
-    triggered_at_ms BIGINT NOT NULL,
-    acknowledged_at_ms BIGINT,
-    acknowledged_by_id TEXT,
-    acknowledged_by_name TEXT,
-    resolved_at_ms BIGINT,
-    resolved_by_id TEXT,
-    resolved_by_name TEXT,
-    resolution TEXT,
-    prevention_notes TEXT,
-    notifications_sent JSONB NOT NULL DEFAULT '[]',
-    comments JSONB NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS alerts_by_org_time ON {prefix}alerts (organization_id, triggered_at_ms, alert_id);
-CREATE INDEX IF NOT EXISTS alerts_by_org_status ON {prefix}alerts (organization_id, status, triggered_at_ms);
-CREATE INDEX IF NOT EXISTS alerts_by_rule_device ON {prefix}alerts (rule_id, device_id, triggered_at_ms);
-CREATE INDEX IF NOT EXISTS alerts_by_device_status ON {prefix}alerts (device_id, status);
-CREATE INDEX IF NOT EXISTS alerts_resolved ON {prefix}alerts (resolved_at_ms) WHERE status = 'resolved';
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON {prefix}alerts (rule_id, device_id) WHERE status != 'resolved';
-"""
+    return tables_sql(POSTGRES_TYPES, prefix)
 
 
 def _p(index: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from services.alerting.domain.alerts import Alert, AlertStatus, Comment, UserRef
+from services.alerting.domain.alerts import OPEN_STATUSES, Alert, AlertStatus, Comment, UserRef
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import (
     Combine,
@@ -49,7 +49,8 @@ ALERT_MUTABLE = (
     "prevention_notes",
     "comments",
 )
-OPEN = ("triggered", "acknowledged")
+# The open alerts, as a condition on the status column (sorted: the same SQL text every time).
+OPEN_IN = "status IN ({})".format(", ".join(sorted(f"'{status.value}'" for status in OPEN_STATUSES)))
 
 
 def rule_body(rule: Rule) -> str:

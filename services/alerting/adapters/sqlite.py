@@ -12,7 +12,7 @@ from pathlib import Path
 from services.alerting.adapters.rows import (
     ALERT_COLUMNS,
     ALERT_MUTABLE,
-    OPEN,
+    OPEN_IN,
     RULE_COLUMNS,
     alert_from_row,
     alert_mutable_values,
@@ -22,59 +22,14 @@ from services.alerting.adapters.rows import (
     rule_row,
     rule_where,
 )
+from services.alerting.adapters.tables import SQLITE_TYPES, tables_sql
 from services.alerting.domain.alerts import Alert, AlertStatus
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import Rule
 from services.kernel.pagination import Page, PageRequest
 from services.runtime.sqlite import open_sqlite
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_rules (
-    rule_id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    device_type TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    enabled INTEGER NOT NULL,
-    deleted_at_ms INTEGER,
-    created_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alert_rules_by_org ON alert_rules (organization_id, created_at_ms);
-CREATE TABLE IF NOT EXISTS alerts (
-    alert_id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL,
-    rule_id TEXT NOT NULL,
-    rule_name TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    device_name TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    status TEXT NOT NULL,
-    condition TEXT NOT NULL,
-    actual_value REAL NOT NULL,
-    threshold REAL NOT NULL,
-    triggered_at_ms INTEGER NOT NULL,
-    acknowledged_at_ms INTEGER,
-    acknowledged_by_id TEXT,
-    acknowledged_by_name TEXT,
-    resolved_at_ms INTEGER,
-    resolved_by_id TEXT,
-    resolved_by_name TEXT,
-    resolution TEXT,
-    prevention_notes TEXT,
-    notifications_sent TEXT NOT NULL DEFAULT '[]',
-    comments TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS alerts_by_org_time ON alerts (organization_id, triggered_at_ms, alert_id);
-CREATE INDEX IF NOT EXISTS alerts_by_org_status ON alerts (organization_id, status, triggered_at_ms);
-CREATE INDEX IF NOT EXISTS alerts_by_rule_device ON alerts (rule_id, device_id, triggered_at_ms);
-CREATE INDEX IF NOT EXISTS alerts_by_device_status ON alerts (device_id, status);
-CREATE INDEX IF NOT EXISTS alerts_resolved ON alerts (resolved_at_ms) WHERE status = 'resolved';
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (rule_id, device_id) WHERE status != 'resolved';
-"""
-
-OPEN_IN = "status IN ('triggered', 'acknowledged')"
-assert OPEN == ("triggered", "acknowledged")
+SCHEMA = tables_sql(SQLITE_TYPES)
 
 
 def _q(_: int) -> str:
