@@ -8,11 +8,15 @@ connection's search_path.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from services.kernel.pagination import Page, PageRequest
+
+T = TypeVar("T")
 
 
 def schema_prefix(schema: str | None) -> str:
@@ -49,3 +53,28 @@ async def open_pool(
         await pool.close()
         raise
     return pool, prefix
+
+
+async def fetch_page(
+    pool: asyncpg.Pool,
+    page: PageRequest,
+    convert: Callable[[asyncpg.Record], T],
+    *,
+    columns: str,
+    source: str,
+    parameters: Sequence[Any] = (),
+    order_by: str,
+) -> Page[T]:
+    """One page of `SELECT columns source ORDER BY order_by`, with the count of every row `source` gives.
+
+    `source` is `FROM table [WHERE …]`, its placeholders $1 … $n standing for `parameters`.
+    """
+    total = await pool.fetchval(f"SELECT count(*) {source}", *parameters)
+    n = len(parameters)
+    rows = await pool.fetch(
+        f"SELECT {columns} {source} ORDER BY {order_by} LIMIT ${n + 1} OFFSET ${n + 2}",
+        *parameters,
+        page.page_size,
+        page.offset,
+    )
+    return Page([convert(row) for row in rows], page, int(total))

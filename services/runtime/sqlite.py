@@ -8,7 +8,13 @@ WAL so readers never wait for a writer, and a busy timeout for the rare overlap 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
+
+from services.kernel.pagination import Page, PageRequest
+
+T = TypeVar("T")
 
 
 def open_sqlite(path: Path | str, schema: str = "") -> sqlite3.Connection:
@@ -21,3 +27,24 @@ def open_sqlite(path: Path | str, schema: str = "") -> sqlite3.Connection:
     if schema:
         db.executescript(schema)
     return db
+
+
+def fetch_page(
+    db: sqlite3.Connection,
+    page: PageRequest,
+    convert: Callable[[Any], T],
+    *,
+    columns: str,
+    source: str,
+    parameters: Sequence[Any] = (),
+    order_by: str,
+) -> Page[T]:
+    """One page of `SELECT columns source ORDER BY order_by`, with the count of every row `source` gives.
+
+    `source` is `FROM table [WHERE …]`, its `?` placeholders standing for `parameters`.
+    """
+    (total,) = db.execute(f"SELECT count(*) {source}", parameters).fetchone()
+    rows = db.execute(
+        f"SELECT {columns} {source} ORDER BY {order_by} LIMIT ? OFFSET ?", (*parameters, page.page_size, page.offset)
+    ).fetchall()
+    return Page([convert(row) for row in rows], page, int(total))

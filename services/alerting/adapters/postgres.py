@@ -27,7 +27,7 @@ from services.alerting.domain.alerts import Alert, AlertStatus
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import Rule
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.postgres import open_pool
+from services.runtime.postgres import fetch_page, open_pool
 
 JSON_COLUMNS = frozenset({"notifications_sent", "comments"})
 
@@ -96,16 +96,15 @@ class PostgresAlertingStore:
 
     async def list_rules(self, organization_id: str, query: RuleFilter, page: PageRequest) -> Page[Rule]:
         where, params = rule_where(organization_id, query, _p)
-        total = await self._pool.fetchval(f"SELECT COUNT(*) FROM {self._rules} WHERE {where}", *params)
-        n = len(params)
-        records = await self._pool.fetch(
-            f"SELECT {self._rule_select()} FROM {self._rules} WHERE {where} "
-            f"ORDER BY created_at_ms DESC, rule_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-            *params,
-            page.page_size,
-            page.offset,
+        return await fetch_page(
+            self._pool,
+            page,
+            _rule,
+            columns=self._rule_select(),
+            source=f"FROM {self._rules} WHERE {where}",
+            parameters=params,
+            order_by="created_at_ms DESC, rule_id DESC",
         )
-        return Page([_rule(r) for r in records], page, int(total))
 
     async def enabled_rules(self) -> list[Rule]:
         records = await self._pool.fetch(
@@ -165,16 +164,15 @@ class PostgresAlertingStore:
 
     async def list_alerts(self, organization_id: str, query: AlertFilter, page: PageRequest) -> Page[Alert]:
         where, params = alert_where(organization_id, query, _p)
-        total = await self._pool.fetchval(f"SELECT COUNT(*) FROM {self._alerts} WHERE {where}", *params)
-        n = len(params)
-        records = await self._pool.fetch(
-            f"SELECT {self._alert_select()} FROM {self._alerts} WHERE {where} "
-            f"ORDER BY triggered_at_ms DESC, alert_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-            *params,
-            page.page_size,
-            page.offset,
+        return await fetch_page(
+            self._pool,
+            page,
+            _alert,
+            columns=self._alert_select(),
+            source=f"FROM {self._alerts} WHERE {where}",
+            parameters=params,
+            order_by="triggered_at_ms DESC, alert_id DESC",
         )
-        return Page([_alert(r) for r in records], page, int(total))
 
     async def open_alerts_of_rule(
         self, organization_id: str, rule_id: str, *, excluding: str, limit: int

@@ -27,7 +27,7 @@ from services.alerting.domain.alerts import Alert, AlertStatus
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import Rule
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import fetch_page, open_sqlite
 
 SCHEMA = tables_sql(SQLITE_TYPES)
 
@@ -62,13 +62,15 @@ class SqliteAlertingStore:
 
     async def list_rules(self, organization_id: str, query: RuleFilter, page: PageRequest) -> Page[Rule]:
         where, params = rule_where(organization_id, query, _q)
-        (total,) = self._db.execute(f"SELECT COUNT(*) FROM alert_rules WHERE {where}", params).fetchone()
-        rows = self._db.execute(
-            f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE {where} "
-            "ORDER BY created_at_ms DESC, rule_id DESC LIMIT ? OFFSET ?",
-            [*params, page.page_size, page.offset],
-        ).fetchall()
-        return Page([rule_from_row(r) for r in rows], page, total)
+        return fetch_page(
+            self._db,
+            page,
+            rule_from_row,
+            columns=RULE_COLUMNS,
+            source=f"FROM alert_rules WHERE {where}",
+            parameters=params,
+            order_by="created_at_ms DESC, rule_id DESC",
+        )
 
     async def enabled_rules(self) -> list[Rule]:
         rows = self._db.execute(
@@ -116,13 +118,15 @@ class SqliteAlertingStore:
 
     async def list_alerts(self, organization_id: str, query: AlertFilter, page: PageRequest) -> Page[Alert]:
         where, params = alert_where(organization_id, query, _q)
-        (total,) = self._db.execute(f"SELECT COUNT(*) FROM alerts WHERE {where}", params).fetchone()
-        rows = self._db.execute(
-            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {where} "
-            "ORDER BY triggered_at_ms DESC, alert_id DESC LIMIT ? OFFSET ?",
-            [*params, page.page_size, page.offset],
-        ).fetchall()
-        return Page([alert_from_row(r) for r in rows], page, total)
+        return fetch_page(
+            self._db,
+            page,
+            alert_from_row,
+            columns=ALERT_COLUMNS,
+            source=f"FROM alerts WHERE {where}",
+            parameters=params,
+            order_by="triggered_at_ms DESC, alert_id DESC",
+        )
 
     async def open_alerts_of_rule(
         self, organization_id: str, rule_id: str, *, excluding: str, limit: int

@@ -23,7 +23,7 @@ from services.device.domain.errors import DeviceAlreadyExists, DeviceChangedConc
 from services.device.domain.listing import DeviceFilters, DeviceQuery, SortField, SortOrder, instant_key, text_key
 from services.device.domain.model import Device, DeviceChange, DeviceState, DeviceStatus
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import fetch_page, open_sqlite
 
 _ORDER = {
     SortField.NAME: "name_key {dir}, device_id ASC",
@@ -91,14 +91,16 @@ class SqliteDeviceRepository:
 
     async def list_devices(self, organization_id: str, query: DeviceQuery) -> Page[Device]:
         where, params = _where(organization_id, query.filters)
-        total = self._db.execute(f"SELECT COUNT(*) FROM devices WHERE {where}", params).fetchone()[0]
         direction = "DESC" if query.sort_order is SortOrder.DESC else "ASC"
-        order = _ORDER[query.sort_field].format(dir=direction)
-        rows = self._db.execute(
-            f"SELECT {DEVICE} FROM devices WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            (*params, query.page.page_size, query.page.offset),
-        ).fetchall()
-        return Page([device_from_json(*r) for r in rows], query.page, int(total))
+        return fetch_page(
+            self._db,
+            query.page,
+            lambda row: device_from_json(*row),
+            columns=DEVICE,
+            source=f"FROM devices WHERE {where}",
+            parameters=params,
+            order_by=_ORDER[query.sort_field].format(dir=direction),
+        )
 
     async def save(self, device: Device, *, previous: Device, change: DeviceChange | None = None) -> None:
         revision = previous.revision + 1
@@ -149,16 +151,15 @@ class SqliteDeviceRepository:
         return DeviceChangedConcurrently(previous.device_id)
 
     async def list_changes(self, organization_id: str, device_id: str, page: PageRequest) -> Page[DeviceChange]:
-        key = (organization_id, device_id)
-        total = self._db.execute(
-            "SELECT COUNT(*) FROM device_changes WHERE organization_id = ? AND device_id = ?", key
-        ).fetchone()[0]
-        rows = self._db.execute(
-            "SELECT document FROM device_changes WHERE organization_id = ? AND device_id = ? "
-            "ORDER BY changed_at DESC, seq DESC LIMIT ? OFFSET ?",
-            (*key, page.page_size, page.offset),
-        ).fetchall()
-        return Page([change_from_json(r[0]) for r in rows], page, int(total))
+        return fetch_page(
+            self._db,
+            page,
+            lambda row: change_from_json(row[0]),
+            columns="document",
+            source="FROM device_changes WHERE organization_id = ? AND device_id = ?",
+            parameters=(organization_id, device_id),
+            order_by="changed_at DESC, seq DESC",
+        )
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

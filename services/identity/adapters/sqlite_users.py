@@ -15,7 +15,7 @@ from services.identity.domain.errors import UserAlreadyExists, UserNotFound
 from services.identity.domain.model import User
 from services.kernel.caller import Role
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import fetch_page, open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -75,12 +75,15 @@ class SqliteUserRepository:
         if role is not None:
             where += " AND role = ?"
             params.append(role.label)
-        (total,) = self._db.execute(f"SELECT COUNT(*) FROM users WHERE {where}", params).fetchone()
-        rows = self._db.execute(
-            f"SELECT document FROM users WHERE {where} ORDER BY created_at, user_id LIMIT ? OFFSET ?",
-            [*params, page.page_size, page.offset],
-        ).fetchall()
-        return Page([user_from_record(json.loads(r[0])) for r in rows], page, int(total))
+        return fetch_page(
+            self._db,
+            page,
+            lambda row: user_from_record(json.loads(row[0])),
+            columns="document",
+            source=f"FROM users WHERE {where}",
+            parameters=params,
+            order_by="created_at, user_id",
+        )
 
     def _one(self, query: str, key: str) -> User | None:
         row = self._db.execute(query, (key,)).fetchone()

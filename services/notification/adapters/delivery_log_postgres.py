@@ -19,7 +19,7 @@ from services.notification.adapters.delivery_rows import (
     where_clause,
 )
 from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
-from services.runtime.postgres import open_pool
+from services.runtime.postgres import fetch_page, open_pool
 
 TABLE = "notification_deliveries"
 
@@ -145,16 +145,15 @@ class PostgresDeliveryLog:
 
     async def page(self, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
         clause, parameters = where_clause(where, lambda n: f"${n}")
-        total = await self._pool.fetchval(f"SELECT count(*) FROM {self._table} {clause}", *parameters)
-        n = len(parameters)
-        rows = await self._pool.fetch(
-            f"SELECT {COLUMNS} FROM {self._table} {clause}"
-            f" ORDER BY created_at DESC, delivery_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-            *parameters,
-            page.page_size,
-            page.offset,
+        return await fetch_page(
+            self._pool,
+            page,
+            _delivery,
+            columns=COLUMNS,
+            source=f"FROM {self._table} {clause}",
+            parameters=parameters,
+            order_by="created_at DESC, delivery_id DESC",
         )
-        return Page([_delivery(r) for r in rows], page, int(total))
 
 
 def _same(value: datetime | None) -> datetime | None:

@@ -21,7 +21,7 @@ from services.notification.adapters.delivery_rows import (
     where_clause,
 )
 from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import fetch_page, open_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -117,12 +117,15 @@ class SqliteDeliveryLog:
 
     async def page(self, where: DeliveryFilter, page: PageRequest) -> Page[Delivery]:
         clause, parameters = where_clause(where, lambda _: "?")
-        (total,) = self._db.execute(f"SELECT COUNT(*) FROM deliveries {clause}", parameters).fetchone()
-        rows = self._db.execute(
-            f"SELECT {COLUMNS} FROM deliveries {clause} ORDER BY created_at DESC, delivery_id DESC LIMIT ? OFFSET ?",
-            [*parameters, page.page_size, page.offset],
-        ).fetchall()
-        return Page([_delivery(r) for r in rows], page, int(total))
+        return fetch_page(
+            self._db,
+            page,
+            _delivery,
+            columns=COLUMNS,
+            source=f"FROM deliveries {clause}",
+            parameters=parameters,
+            order_by="created_at DESC, delivery_id DESC",
+        )
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

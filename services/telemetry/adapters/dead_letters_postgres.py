@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 import asyncpg
 
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.postgres import open_pool
+from services.runtime.postgres import fetch_page, open_pool
 from services.telemetry.adapters.dead_letters_rows import COLUMNS, letter_from_row, letter_row, where_clause
 from services.telemetry.domain.model import DeadLetter, RejectReason
 
@@ -66,16 +66,15 @@ class PostgresDeadLetterStore:
         reason: RejectReason | None = None,
     ) -> Page[DeadLetter]:
         where, parameters = where_clause(organization_id, device_id, reason, lambda n: f"${n}")
-        total = await self._pool.fetchval(f"SELECT count(*) FROM {self._table} {where}", *parameters)
-        n = len(parameters)
-        rows = await self._pool.fetch(
-            f"SELECT {COLUMNS} FROM {self._table} {where} "
-            f"ORDER BY received_at_ms DESC, dead_letter_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-            *parameters,
-            page.page_size,
-            page.offset,
+        return await fetch_page(
+            self._pool,
+            page,
+            letter_from_row,
+            columns=COLUMNS,
+            source=f"FROM {self._table} {where}",
+            parameters=parameters,
+            order_by="received_at_ms DESC, dead_letter_id DESC",
         )
-        return Page([letter_from_row(row) for row in rows], page, int(total))
 
     async def oldest(
         self,

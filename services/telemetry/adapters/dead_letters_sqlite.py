@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import fetch_page, open_sqlite
 from services.telemetry.adapters.dead_letters_rows import COLUMNS, letter_from_row, letter_row, where_clause
 from services.telemetry.domain.model import DeadLetter, RejectReason
 
@@ -52,13 +52,15 @@ class SqliteDeadLetterStore:
         reason: RejectReason | None = None,
     ) -> Page[DeadLetter]:
         where, parameters = where_clause(organization_id, device_id, reason, lambda _: "?")
-        total = self._db.execute(f"SELECT count(*) FROM dead_letters {where}", parameters).fetchone()[0]
-        rows = self._db.execute(
-            f"SELECT {COLUMNS} FROM dead_letters {where} "
-            "ORDER BY received_at_ms DESC, dead_letter_id DESC LIMIT ? OFFSET ?",
-            [*parameters, page.page_size, page.offset],
-        ).fetchall()
-        return Page([letter_from_row(row) for row in rows], page, int(total))
+        return fetch_page(
+            self._db,
+            page,
+            letter_from_row,
+            columns=COLUMNS,
+            source=f"FROM dead_letters {where}",
+            parameters=parameters,
+            order_by="received_at_ms DESC, dead_letter_id DESC",
+        )
 
     async def oldest(
         self,
