@@ -15,7 +15,13 @@ from services.notification.domain.messages import (
     SmsContent,
     WebhookContent,
 )
-from services.notification.domain.model import Alert, Delivery, DeliveryFilter, DeliveryStatus, Recipient
+from services.notification.domain.model import (
+    Alert,
+    Delivery,
+    DeliveryFilter,
+    DeliveryOutcome,
+    Recipient,
+)
 
 
 class UserDirectory(Protocol):
@@ -46,18 +52,7 @@ class DeliveryLog(Protocol):
         says); False when the claim was lost. Must be durable when it returns."""
         ...
 
-    async def finish(
-        self,
-        delivery_id: str,
-        *,
-        token: str,
-        status: DeliveryStatus,
-        error: str | None,
-        retryable: bool,
-        extra_attempts: int,
-        sent_at: datetime | None,
-        content: str,
-    ) -> Delivery | None:
+    async def finish(self, delivery_id: str, *, token: str, outcome: DeliveryOutcome) -> Delivery | None:
         """Record the outcome of the claim `token`; None when the claim was lost (the lease ran out and
         another worker took the row)."""
         ...

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from services.kernel.pagination import Page, PageRequest
-from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
+from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryOutcome, DeliveryStatus
 
 _TAKEABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 
@@ -54,29 +54,18 @@ class InMemoryDeliveryLog:
         self.rows[delivery_id] = replace(row, handed_over_at=at, content=content)
         return True
 
-    async def finish(
-        self,
-        delivery_id: str,
-        *,
-        token: str,
-        status: DeliveryStatus,
-        error: str | None,
-        retryable: bool,
-        extra_attempts: int,
-        sent_at: datetime | None,
-        content: str,
-    ) -> Delivery | None:
+    async def finish(self, delivery_id: str, *, token: str, outcome: DeliveryOutcome) -> Delivery | None:
         row = self.rows.get(delivery_id)
         if row is None or row.claim_token != token or row.status is not DeliveryStatus.PENDING:
             return None
         done = replace(
             row,
-            status=status,
-            error=error,
-            retryable=retryable,
-            attempts=row.attempts + extra_attempts,
-            sent_at=sent_at,
-            content=content,
+            status=outcome.status,
+            error=outcome.error,
+            retryable=outcome.retryable,
+            attempts=row.attempts + outcome.extra_attempts,
+            sent_at=outcome.sent_at,
+            content=outcome.content,
             lease_until=None,
         )
         self.rows[delivery_id] = done

@@ -18,7 +18,7 @@ from services.notification.adapters.delivery_rows import (
     delivery_values,
     where_clause,
 )
-from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
+from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryOutcome
 from services.runtime.postgres import fetch_page, open_pool
 
 TABLE = "notification_deliveries"
@@ -116,28 +116,17 @@ class PostgresDeliveryLog:
         )
         return str(result).endswith(" 1")
 
-    async def finish(
-        self,
-        delivery_id: str,
-        *,
-        token: str,
-        status: DeliveryStatus,
-        error: str | None,
-        retryable: bool,
-        extra_attempts: int,
-        sent_at: datetime | None,
-        content: str,
-    ) -> Delivery | None:
+    async def finish(self, delivery_id: str, *, token: str, outcome: DeliveryOutcome) -> Delivery | None:
         row = await self._pool.fetchrow(
             f"UPDATE {self._table} SET status = $1, error = $2, retryable = $3, attempts = attempts + $4,"
             " sent_at = $5, content = $6, lease_until = NULL"
             f" WHERE delivery_id = $7 AND claim_token = $8 AND status = 'pending' RETURNING {COLUMNS}",
-            status.value,
-            error,
-            retryable,
-            extra_attempts,
-            sent_at,
-            content,
+            outcome.status.value,
+            outcome.error,
+            outcome.retryable,
+            outcome.extra_attempts,
+            outcome.sent_at,
+            outcome.content,
             delivery_id,
             token,
         )

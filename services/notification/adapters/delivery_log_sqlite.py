@@ -20,7 +20,7 @@ from services.notification.adapters.delivery_rows import (
     iso_utc,
     where_clause,
 )
-from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryStatus
+from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryOutcome
 from services.runtime.sqlite import fetch_page, open_sqlite
 
 _SCHEMA = """
@@ -95,23 +95,21 @@ class SqliteDeliveryLog:
         )
         return cursor.rowcount == 1
 
-    async def finish(
-        self,
-        delivery_id: str,
-        *,
-        token: str,
-        status: DeliveryStatus,
-        error: str | None,
-        retryable: bool,
-        extra_attempts: int,
-        sent_at: datetime | None,
-        content: str,
-    ) -> Delivery | None:
+    async def finish(self, delivery_id: str, *, token: str, outcome: DeliveryOutcome) -> Delivery | None:
         row = self._db.execute(
             "UPDATE deliveries SET status = ?, error = ?, retryable = ?, attempts = attempts + ?, sent_at = ?,"
             " content = ?, lease_until = NULL WHERE delivery_id = ? AND claim_token = ? AND status = 'pending'"
             f" RETURNING {COLUMNS}",
-            (status.value, error, retryable, extra_attempts, iso_utc(sent_at), content, delivery_id, token),
+            (
+                outcome.status.value,
+                outcome.error,
+                outcome.retryable,
+                outcome.extra_attempts,
+                iso_utc(outcome.sent_at),
+                outcome.content,
+                delivery_id,
+                token,
+            ),
         ).fetchone()
         return _delivery(row) if row else None
 

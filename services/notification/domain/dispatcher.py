@@ -15,7 +15,7 @@ from services.kernel.clock import Clock, SystemClock
 from services.notification.domain.claims import Verdict, verdict
 from services.notification.domain.errors import DeliveriesIncomplete, DeliveryFailed
 from services.notification.domain.messages import SendReceipt
-from services.notification.domain.model import Alert, AlertNotice, Channel, Delivery, DeliveryStatus
+from services.notification.domain.model import Alert, AlertNotice, Channel, Delivery, DeliveryOutcome, DeliveryStatus
 from services.notification.domain.plan import PlannedDelivery, plan_deliveries
 from services.notification.ports import DeliveryEvents, DeliveryLog, Renderer, Senders, UserDirectory
 
@@ -152,12 +152,7 @@ class NotificationDispatcher:
         confirmed = await self._log.finish(
             row.delivery_id,
             token=row.claim_token,
-            status=DeliveryStatus.SENT,
-            error=None,
-            retryable=False,
-            extra_attempts=0,
-            sent_at=row.handed_over_at,
-            content=row.content,
+            outcome=DeliveryOutcome(DeliveryStatus.SENT, sent_at=row.handed_over_at, content=row.content),
         )
         if confirmed is not None:
             log.warning(
@@ -187,9 +182,7 @@ class NotificationDispatcher:
         except Exception as unexpected:  # a bug in a template or an adapter must not block the other deliveries
             log.exception("delivery failed unexpectedly", extra={"deliveryId": row.delivery_id})
             status, error, retryable, extra = DeliveryStatus.FAILED, f"internal error: {unexpected!r}", False, 0
-        finished = await self._log.finish(
-            row.delivery_id,
-            token=row.claim_token,
+        outcome = DeliveryOutcome(
             status=status,
             error=error,
             retryable=retryable,
@@ -197,6 +190,7 @@ class NotificationDispatcher:
             sent_at=self._clock.now() if status is DeliveryStatus.SENT else None,
             content=json.dumps(stored, ensure_ascii=False, separators=(",", ":")),
         )
+        finished = await self._log.finish(row.delivery_id, token=row.claim_token, outcome=outcome)
         if finished is None:
             log.warning("delivery claim lost before it finished", extra={"deliveryId": row.delivery_id})
             return await self._log.get(row.delivery_id) or replace(row, status=status, error=error)

@@ -135,6 +135,18 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class DeliveryOutcome:
+    """How a claim ended, as the log records it on its row."""
+
+    status: DeliveryStatus  # sent or failed
+    error: str | None = None
+    retryable: bool = False
+    extra_attempts: int = 0  # tries the channel made beyond the first (its own retries)
+    sent_at: datetime | None = None
+    content: str = ""
+
+
+@dataclass(frozen=True)
 class DeliveryFilter:
     organization_id: str
     alert_id: str | None = None

@@ -14,7 +14,7 @@ from services.kernel.pagination import PageRequest
 from services.notification.adapters.delivery_log_memory import InMemoryDeliveryLog
 from services.notification.adapters.delivery_log_postgres import PostgresDeliveryLog
 from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
-from services.notification.domain.model import Channel, Delivery, DeliveryFilter, DeliveryStatus
+from services.notification.domain.model import Channel, Delivery, DeliveryFilter, DeliveryOutcome, DeliveryStatus
 from services.notification.ports import DeliveryLog
 from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
@@ -93,14 +93,14 @@ async def test_only_the_current_claim_can_record_the_outcome(log: DeliveryLog) -
     await log.insert_if_absent(delivery(1))
     await log.take("dlv-001", expected_token="", token="t1", owner="a", lease_until=LEASE)
     await log.take("dlv-001", expected_token="t1", token="t2", owner="b", lease_until=LEASE)
-    outcome = {"error": None, "retryable": False, "extra_attempts": 0, "sent_at": T0, "content": "{}"}
-    assert await log.finish("dlv-001", token="t1", status=DeliveryStatus.SENT, **outcome) is None  # type: ignore[arg-type]
-    sent = await log.finish("dlv-001", token="t2", status=DeliveryStatus.SENT, **outcome)  # type: ignore[arg-type]
+    outcome = DeliveryOutcome(DeliveryStatus.SENT, sent_at=T0, content="{}")
+    assert await log.finish("dlv-001", token="t1", outcome=outcome) is None
+    sent = await log.finish("dlv-001", token="t2", outcome=outcome)
     assert sent is not None
     assert (sent.status, sent.sent_at, sent.content, sent.lease_until) == (DeliveryStatus.SENT, T0, "{}", None)
     # Once final, nobody can claim or finish it again.
     assert await log.take("dlv-001", expected_token="t2", token="t3", owner="a", lease_until=LEASE) is None
-    assert await log.finish("dlv-001", token="t2", status=DeliveryStatus.FAILED, **outcome) is None  # type: ignore[arg-type]
+    assert await log.finish("dlv-001", token="t2", outcome=replace(outcome, status=DeliveryStatus.FAILED)) is None
 
 
 async def test_a_failure_keeps_its_reason_and_counts_every_try(log: DeliveryLog) -> None:
@@ -109,12 +109,13 @@ async def test_a_failure_keeps_its_reason_and_counts_every_try(log: DeliveryLog)
     failed = await log.finish(
         "dlv-001",
         token="t1",
-        status=DeliveryStatus.FAILED,
-        error="HTTP 503 after 4 tries",
-        retryable=True,
-        extra_attempts=3,
-        sent_at=None,
-        content='{"to":"https://h"}',
+        outcome=DeliveryOutcome(
+            DeliveryStatus.FAILED,
+            error="HTTP 503 after 4 tries",
+            retryable=True,
+            extra_attempts=3,
+            content='{"to":"https://h"}',
+        ),
     )
     assert failed is not None
     assert (failed.status, failed.error, failed.retryable, failed.attempts) == (
