@@ -23,19 +23,12 @@ from services.alerting.domain.rules import Condition, ConditionKind, Operator, R
 from services.runtime.bus import InProcessBus, event_meta
 from services.telemetry.adapters.bus_events import BusTelemetryEvents
 from services.telemetry.domain.model import Reading
+from tests.support.clocks import ManualClock
 from tests.unit.alerting.test_evaluation import T0, condition, rule
 
 SENSOR = DeviceRef("dev-1", "org-1", "temperature-sensor-v2", "Boiler room")
 ROOF = DeviceRef("dev-2", "org-1", "temperature-sensor-v2", "Roof")
 FOREIGN = DeviceRef("dev-3", "org-2", "temperature-sensor-v2", "Elsewhere")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0 / 1000
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -108,7 +101,7 @@ class Harness:
     alerts: FakeAlerts
     devices: FakeDevices
     rules: Rules
-    clock: Clock
+    clock: ManualClock
 
     async def readings(self, *readings: tuple[DeviceRef, float, dict[str, float]]) -> None:
         """Publish one batch as telemetry does (readings taken `at_s` after T0), arriving at the clock's time."""
@@ -124,7 +117,13 @@ class Harness:
 
 
 async def harness(*rules: Rule) -> Harness:
-    bus, alerts, devices, source, clock = InProcessBus(), FakeAlerts(), FakeDevices(), Rules(list(rules)), Clock()
+    bus, alerts, devices, source, clock = (
+        InProcessBus(),
+        FakeAlerts(),
+        FakeDevices(),
+        Rules(list(rules)),
+        ManualClock(T0 / 1000),
+    )
     consumer = TelemetryAlertConsumer(Evaluator(), devices, alerts.raise_alert, source, clock=clock)
     await consumer.reload_rules()
     consumer.subscribe(bus)

@@ -21,15 +21,21 @@ from services.alerting.adapters.device_lookup import GrpcDeviceLookup
 from services.alerting.domain.evaluation import DeviceRef
 from services.alerting.domain.rules import Condition, ConditionKind, Operator
 from services.alerting.evaluator import EvaluatorSettings, build_evaluator
-from services.runtime.clients import open_channel
 from services.runtime.service import BuildContext
-from services.runtime.service_tokens import ServiceTokens
 from services.telemetry.adapters.bus_events import BusTelemetryEvents
 from services.telemetry.bootstrap import TelemetrySettings
 from services.telemetry.domain.model import Reading
 from tests.integration.alerting.test_evaluator_bus import FakeAlerts, Rules
-from tests.integration.telemetry.support import TelemetryStack, as_user, register, runtime_settings, telemetry_stack
+from tests.integration.telemetry.support import (
+    TelemetryStack,
+    as_user,
+    device_channel,
+    register,
+    runtime_settings,
+    telemetry_stack,
+)
 from tests.integration.telemetry.test_servicer import http_batch, reading
+from tests.support.clocks import ManualClock
 from tests.support.tokens import TokenMinter
 from tests.unit.alerting.test_evaluation import condition, rule
 
@@ -125,17 +131,8 @@ async def test_a_deleted_device_stops_being_evaluated(
 
 @pytest.fixture
 async def channel(stack: TelemetryStack, token_minter: TokenMinter, tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
-    tokens = ServiceTokens(runtime_settings(token_minter, tmp_path, "alerting"), "alerting")
-    async with open_channel(stack.device_address, service_tokens=tokens) as opened:
+    async with device_channel(stack, token_minter, tmp_path, "alerting") as opened:
         yield opened
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_lookup_names_devices_of_every_organization_and_leaves_out_deleted_ones(
@@ -157,7 +154,7 @@ async def test_lookup_names_devices_of_every_organization_and_leaves_out_deleted
 async def test_lookup_caches_until_the_ttl_or_an_invalidation(
     stack: TelemetryStack, channel: grpc.aio.Channel, token_minter: TokenMinter
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     lookup = GrpcDeviceLookup(channel, positive_ttl=300, negative_ttl=5, clock=clock)
     device_id = await register(stack, token_minter)
     await lookup.lookup([device_id, "dev-later"])

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.runtime.postgres import create_schema, open_pool, schema_prefix
+from services.kernel.pagination import PageRequest
+from services.runtime.postgres import create_schema, fetch_page, open_pool, schema_prefix
 from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
 pytestmark = pytest.mark.needs_server
@@ -94,3 +95,22 @@ async def test_a_failing_ddl_closes_the_pool_it_opened(schema: str) -> None:
     finally:
         await connection.close()
     assert left == 0
+
+
+async def test_fetch_page_numbers_its_limit_after_the_filter_parameters(schema: str) -> None:
+    pool, prefix = await open_pool(POSTGRES_DSN, tables_sql, schema=schema)
+    try:
+        await pool.executemany(f"INSERT INTO {prefix}things VALUES ($1, $2)", [(f"t{n}", n) for n in range(7)])
+        page = await fetch_page(
+            pool,
+            PageRequest(page=2, page_size=2),
+            lambda row: str(row["thing_id"]),
+            columns="thing_id",
+            source=f"FROM {prefix}things WHERE size >= $1",
+            parameters=[2],
+            order_by="size",
+        )
+    finally:
+        await pool.close()
+    assert page.items == ["t4", "t5"]
+    assert page.total_items == 5

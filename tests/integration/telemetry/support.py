@@ -17,8 +17,10 @@ from iot.telemetry.v1 import telemetry_pb2_grpc
 from services.device.bootstrap import DeviceSettings
 from services.device.bootstrap import build as build_device
 from services.runtime.bus import InProcessBus
+from services.runtime.clients import open_channel
 from services.runtime.server import RunningServer
 from services.runtime.service import BuildContext, BuiltService
+from services.runtime.service_tokens import ServiceTokens
 from services.runtime.settings import RuntimeSettings
 from services.telemetry.bootstrap import TelemetrySettings
 from services.telemetry.bootstrap import build as build_telemetry
@@ -50,6 +52,16 @@ class TelemetryStack:
 
 def runtime_settings(token_minter: TokenMinter, data_dir: Path, service: str, **addresses: str) -> RuntimeSettings:
     return RuntimeSettings(data_dir=data_dir, service_token_file=token_minter.service_token_file(service), **addresses)
+
+
+@asynccontextmanager
+async def device_channel(
+    stack: TelemetryStack, token_minter: TokenMinter, data_dir: Path, service: str
+) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to the stack's device service carrying `service`'s own token (as that service's adapters use)."""
+    tokens = ServiceTokens(runtime_settings(token_minter, data_dir, service), service)
+    async with open_channel(stack.device_address, service_tokens=tokens) as opened:
+        yield opened
 
 
 @asynccontextmanager

@@ -12,13 +12,18 @@ import pytest
 from iot.device.v1 import device_pb2
 
 from services.kernel.errors import Unavailable
-from services.runtime.clients import open_channel
-from services.runtime.service_tokens import ServiceTokens
 from services.telemetry.adapters.device_activity import GrpcDeviceActivitySink
 from services.telemetry.adapters.device_directory import GrpcDeviceDirectory
 from services.telemetry.bootstrap import TelemetrySettings
 from services.telemetry.domain.model import DeviceActivity, DeviceInfo
-from tests.integration.telemetry.support import TelemetryStack, as_user, register, runtime_settings, telemetry_stack
+from tests.integration.telemetry.support import (
+    TelemetryStack,
+    as_user,
+    device_channel,
+    register,
+    telemetry_stack,
+)
+from tests.support.clocks import ManualClock
 from tests.support.servers import free_port
 from tests.support.tokens import TokenMinter
 
@@ -31,17 +36,8 @@ async def stack(tmp_path: Path, token_minter: TokenMinter) -> AsyncIterator[Tele
 
 @pytest.fixture
 async def channel(stack: TelemetryStack, token_minter: TokenMinter, tmp_path: Path) -> AsyncIterator[grpc.aio.Channel]:
-    tokens = ServiceTokens(runtime_settings(token_minter, tmp_path, "telemetry"), "telemetry")
-    async with open_channel(stack.device_address, service_tokens=tokens) as opened:
+    async with device_channel(stack, token_minter, tmp_path, "telemetry") as opened:
         yield opened
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_lookup_finds_devices_of_every_organization_and_tells_deleted_ones(
@@ -65,7 +61,7 @@ async def test_lookup_finds_devices_of_every_organization_and_tells_deleted_ones
 async def test_answers_are_cached_known_ones_longer_than_unknown_ones(
     stack: TelemetryStack, channel: grpc.aio.Channel, token_minter: TokenMinter
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     directory = GrpcDeviceDirectory(channel, positive_ttl=30, negative_ttl=5, clock=clock)
     device_id = await register(stack, token_minter)
     await directory.lookup([device_id, "dev-later"])

@@ -5,14 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.runtime.ttl_cache import TtlCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clocks import ManualClock
 
 
 class Source:
@@ -27,12 +20,12 @@ class Source:
         return {key: self.known[key] for key in keys if key in self.known}
 
 
-def a_cache(clock: Clock, max_entries: int = 100) -> TtlCache[str, int]:
+def a_cache(clock: ManualClock, max_entries: int = 100) -> TtlCache[str, int]:
     return TtlCache(positive_ttl=30, negative_ttl=5, max_entries=max_entries, clock=clock)
 
 
 async def test_only_the_keys_not_cached_are_fetched_in_one_call() -> None:
-    clock, source = Clock(), Source({"a": 1, "b": 2, "c": 3})
+    clock, source = ManualClock(), Source({"a": 1, "b": 2, "c": 3})
     cache = a_cache(clock)
     assert await cache.get_many(["a", "b"], source.fetch) == {"a": 1, "b": 2}
     assert await cache.get_many(["a", "b", "c"], source.fetch) == {"a": 1, "b": 2, "c": 3}
@@ -40,7 +33,7 @@ async def test_only_the_keys_not_cached_are_fetched_in_one_call() -> None:
 
 
 async def test_an_unknown_key_is_remembered_as_absent_for_the_negative_ttl_only() -> None:
-    clock, source = Clock(), Source({"a": 1})
+    clock, source = ManualClock(), Source({"a": 1})
     cache = a_cache(clock)
     assert await cache.get_many(["a", "ghost"], source.fetch) == {"a": 1}
     clock.now += 4.9
@@ -53,7 +46,7 @@ async def test_an_unknown_key_is_remembered_as_absent_for_the_negative_ttl_only(
 
 
 async def test_a_found_value_expires_after_the_positive_ttl_counted_from_the_fetch() -> None:
-    clock, source = Clock(), Source({"a": 1})
+    clock, source = ManualClock(), Source({"a": 1})
     cache = a_cache(clock)
     await cache.get_many(["a"], source.fetch)
     source.known["a"] = 2
@@ -65,7 +58,7 @@ async def test_a_found_value_expires_after_the_positive_ttl_counted_from_the_fet
 
 
 async def test_invalidate_makes_the_next_lookup_ask_again() -> None:
-    clock, source = Clock(), Source({"a": 1})
+    clock, source = ManualClock(), Source({"a": 1})
     cache = a_cache(clock)
     await cache.get_many(["a"], source.fetch)
     source.known["a"] = 5
@@ -76,7 +69,7 @@ async def test_invalidate_makes_the_next_lookup_ask_again() -> None:
 
 
 async def test_passing_max_entries_starts_over_with_the_new_answers() -> None:
-    clock, source = Clock(), Source({f"k{n}": n for n in range(10)})
+    clock, source = ManualClock(), Source({f"k{n}": n for n in range(10)})
     cache = a_cache(clock, max_entries=4)
     await cache.get_many(["k0", "k1", "k2"], source.fetch)
     assert len(cache) == 3
@@ -87,7 +80,7 @@ async def test_passing_max_entries_starts_over_with_the_new_answers() -> None:
 
 
 def test_get_and_put_keep_one_value_for_the_positive_ttl() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = a_cache(clock)
     assert cache.get("a") is None
     cache.put("a", 0)  # a falsy value is still a value
@@ -99,7 +92,7 @@ def test_get_and_put_keep_one_value_for_the_positive_ttl() -> None:
 
 
 def test_put_of_none_remembers_an_absence_that_get_reports_as_none() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = a_cache(clock)
     cache.put("a", 1)
     cache.put("a", None)
