@@ -8,33 +8,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
 from services.runtime.server import start_grpc_server
 from tests.integration.gateway.conftest import Mesh, bearer, gateway_app, registrations, serving
 from tests.integration.gateway.fakes import FakeDevices, Recorder
-from tests.support.servers import free_port
 from tests.support.tokens import TokenMinter
+from tests.support.uvicorn import serving_app
 
 
 @asynccontextmanager
 async def uvicorn_serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """uvicorn serving `app` on a free port in this event loop, and a client pointed at it."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # startup failed: raise its error
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_app(app, lifespan="on") as url, httpx.AsyncClient(base_url=url) as client:
+        yield client
 
 
 async def wait_for_status(client: httpx.AsyncClient, path: str, status: int, seconds: float = 15) -> httpx.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import hashlib
@@ -14,7 +13,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-import uvicorn
 from aiosmtpd.controller import Controller
 from iot.alerting.v1 import alerting_pb2, events_pb2
 from iot.common.v1 import common_pb2
@@ -25,6 +23,7 @@ from starlette.routing import Route
 
 from services.notification.domain.model import ChannelPreferences, QuietHours, Recipient
 from tests.support.servers import free_port
+from tests.support.uvicorn import serving_app
 
 ORG = "org-notify"
 TRIGGERED_AT = datetime(2025, 11, 15, 15, 0, tzinfo=UTC)
@@ -146,19 +145,8 @@ def alert_triggered(
 @asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[str]:
     """uvicorn serving `app` on a free port in this event loop; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_app(app) as url:
+        yield url
 
 
 @dataclass

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 
 from iotmon.simulate import SimulationOptions, Via
 from iotmon.simulate.runner import simulate
 from iotmon.simulate.stats import Summary
 from tests.integration.simulate.fake_gateway import GatewayRecorder, fake_gateway_app
-from tests.support.servers import free_port
 from tests.support.tokens import TokenMinter
+from tests.support.uvicorn import serving_app
 
 ORG = "org-sim"
 
@@ -49,18 +47,5 @@ class FakeGateway:
 @pytest.fixture
 async def gateway(token_minter: TokenMinter) -> AsyncIterator[FakeGateway]:
     recorder = GatewayRecorder(token=token_minter.mint(org=ORG, role="operator", user="simulator"))
-    port = free_port()
-    config = uvicorn.Config(
-        fake_gateway_app(recorder), host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield FakeGateway(f"http://127.0.0.1:{port}", recorder)
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_app(fake_gateway_app(recorder)) as url:
+        yield FakeGateway(url, recorder)
