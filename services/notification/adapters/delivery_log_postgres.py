@@ -16,6 +16,7 @@ from services.notification.adapters.delivery_rows import (
     COLUMNS,
     delivery_from_row,
     delivery_values,
+    table_sql,
     where_clause,
 )
 from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryOutcome
@@ -25,29 +26,7 @@ TABLE = "notification_deliveries"
 
 
 def _schema_sql(prefix: str) -> str:
-    return f"""
-CREATE TABLE IF NOT EXISTS {prefix}{TABLE} (
-    delivery_id TEXT PRIMARY KEY,
-    alert_id TEXT NOT NULL,
-    organization_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    target TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    attempts INTEGER NOT NULL,
-    error TEXT,
-    retryable BOOLEAN NOT NULL,
-    sent_at TIMESTAMPTZ,
-    owner TEXT NOT NULL,
-    lease_until TIMESTAMPTZ,
-    claim_token TEXT NOT NULL,
-    content TEXT NOT NULL,
-    handed_over_at TIMESTAMPTZ,
-    UNIQUE (alert_id, user_id, channel, target)
-);
-CREATE INDEX IF NOT EXISTS {TABLE}_newest ON {prefix}{TABLE} (organization_id, created_at, delivery_id);
-"""
+    return table_sql(TABLE, prefix=prefix, timestamp="TIMESTAMPTZ", boolean="BOOLEAN")
 
 
 class PostgresDeliveryLog:

@@ -18,34 +18,13 @@ from services.notification.adapters.delivery_rows import (
     delivery_values,
     from_iso,
     iso_utc,
+    table_sql,
     where_clause,
 )
 from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryOutcome
 from services.runtime.sqlite import fetch_page, open_sqlite
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    delivery_id TEXT PRIMARY KEY,
-    alert_id TEXT NOT NULL,
-    organization_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    target TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    error TEXT,
-    retryable INTEGER NOT NULL,
-    sent_at TEXT,
-    owner TEXT NOT NULL,
-    lease_until TEXT,
-    claim_token TEXT NOT NULL,
-    content TEXT NOT NULL,
-    handed_over_at TEXT,
-    UNIQUE (alert_id, user_id, channel, target)
-);
-CREATE INDEX IF NOT EXISTS deliveries_newest ON deliveries (organization_id, created_at, delivery_id);
-"""
+_SCHEMA = table_sql("deliveries", timestamp="TEXT", boolean="INTEGER")
 _PLACEHOLDERS = ", ".join("?" for _ in COLUMN_NAMES)
 
 

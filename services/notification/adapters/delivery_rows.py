@@ -15,6 +15,34 @@ COLUMNS = (
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
 
 
+def table_sql(table: str, *, prefix: str = "", timestamp: str, boolean: str) -> str:
+    """CREATE … IF NOT EXISTS for the log (COLUMNS in order) and its index, with the database's own types for
+    timestamps and booleans; `prefix` goes before the table name (a schema)."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {prefix}{table} (
+    delivery_id TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at {timestamp} NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    retryable {boolean} NOT NULL,
+    sent_at {timestamp},
+    owner TEXT NOT NULL,
+    lease_until {timestamp},
+    claim_token TEXT NOT NULL,
+    content TEXT NOT NULL,
+    handed_over_at {timestamp},
+    UNIQUE (alert_id, user_id, channel, target)
+);
+CREATE INDEX IF NOT EXISTS {table}_newest ON {prefix}{table} (organization_id, created_at, delivery_id);
+"""
+
+
 def delivery_values(d: Delivery, *, when: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
     """The row's values in COLUMNS order; `when` stores a timestamp the way the database wants it."""
     return (
