@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 import grpc.aio
 
+from services.kernel.errors import Unavailable
 from services.runtime.context import request_id_var, token_var, traceparent_var
 from services.runtime.service_tokens import ServiceTokens
+
+# A peer that did not answer (down, or not in time): worth trying again later, unlike its refusals.
+UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -71,3 +76,14 @@ def open_channel(address: str, *, service_tokens: ServiceTokens | None = None) -
     """
     interceptors = [_ForwardUnaryUnary(service_tokens), _ForwardStreamUnary(service_tokens)]
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+
+
+@contextmanager
+def unavailable_when_unreachable(message: str) -> Iterator[None]:
+    """Raise Unavailable(message) for a call to a peer that did not answer; its other errors pass unchanged."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as error:
+        if error.code() in UNREACHABLE:
+            raise Unavailable(message) from None
+        raise

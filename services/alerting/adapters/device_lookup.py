@@ -17,13 +17,12 @@ import grpc.aio
 from iot.device.v1 import device_pb2, device_pb2_grpc, events_pb2
 
 from services.alerting.domain.evaluation import DeviceRef
-from services.kernel.errors import Unavailable
+from services.runtime.clients import unavailable_when_unreachable
 from services.runtime.ttl_cache import TtlCache
 
 log = logging.getLogger("iotmon.alerting.devices")
 
 MAX_IDS_PER_CALL = 500  # what BatchGetDevices accepts
-UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 DEVICE_DELETED = "device.deleted"
 # Device events that can change what the evaluator knows of a device, and how to find the device id in each.
 DEVICE_EVENTS: dict[str, Callable[[bytes], str]] = {
@@ -71,12 +70,8 @@ class GrpcDeviceLookup:
         for start in range(0, len(device_ids), MAX_IDS_PER_CALL):
             request = device_pb2.BatchGetDevicesRequest(device_ids=device_ids[start : start + MAX_IDS_PER_CALL])
             self.calls += 1
-            try:
+            with unavailable_when_unreachable("the device service did not answer; the readings will be redelivered"):
                 reply = await self._stub.BatchGetDevices(request, timeout=self._timeout)
-            except grpc.aio.AioRpcError as error:
-                if error.code() in UNREACHABLE:
-                    raise Unavailable("the device service did not answer; the readings will be redelivered") from None
-                raise
             for found in reply.devices:  # deleted devices are left out unless asked for
                 fetched[found.device_id] = DeviceRef(found.device_id, found.organization_id, found.type, found.name)
         return fetched

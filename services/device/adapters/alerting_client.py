@@ -9,11 +9,11 @@ import grpc.aio
 from iot.alerting.v1 import alerting_pb2, alerting_pb2_grpc
 
 from services.kernel.errors import Unavailable
+from services.runtime.clients import UNREACHABLE
 
 log = logging.getLogger("iotmon.device.alerting")
 
 TIMEOUT_SECONDS = 5.0
-UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class GrpcActiveAlerts:

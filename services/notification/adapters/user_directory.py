@@ -15,11 +15,10 @@ import grpc
 import grpc.aio
 from iot.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 
-from services.kernel.errors import Unavailable
 from services.notification.domain.model import ChannelPreferences, QuietHours, Recipient
+from services.runtime.clients import unavailable_when_unreachable
 from services.runtime.ttl_cache import TtlCache
 
-UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 USER_EVENTS: dict[str, Callable[[bytes], events_pb2.UserCreated | events_pb2.UserUpdated]] = {
     "identity.user_created": events_pb2.UserCreated.FromString,
     "identity.user_updated": events_pb2.UserUpdated.FromString,
@@ -93,12 +92,8 @@ class GrpcUserDirectory:
     async def _fetch(self, organization_id: str) -> list[Recipient]:
         self.calls += 1
         request = identity_pb2.ListUsersToNotifyRequest(organization_id=organization_id)
-        try:
+        with unavailable_when_unreachable("the identity service did not answer; the alert will be redelivered"):
             reply = await self._stub.ListUsersToNotify(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as error:
-            if error.code() in UNREACHABLE:
-                raise Unavailable("the identity service did not answer; the alert will be redelivered") from None
-            raise
         recipients = [recipient_from_proto(u) for u in reply.users]
         self._cache.put(organization_id, recipients)
         return recipients

@@ -29,6 +29,7 @@ import grpc.aio
 from google.protobuf import struct_pb2, timestamp_pb2
 from iot.device.v1 import device_pb2, device_pb2_grpc
 
+from services.runtime.clients import UNREACHABLE
 from services.telemetry.domain.model import DeviceActivity
 
 log = logging.getLogger("iotmon.telemetry.activity")
@@ -36,7 +37,6 @@ log = logging.getLogger("iotmon.telemetry.activity")
 MAX_ACTIVITIES_PER_CALL = 500  # what RecordDeviceActivity accepts
 # Activity of this many devices or fewer goes out at once when no call is in flight (interactive use).
 SMALL = 64
-UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class _Pending:

@@ -17,7 +17,7 @@ import grpc
 import grpc.aio
 from iot.device.v1 import device_pb2, device_pb2_grpc, events_pb2
 
-from services.kernel.errors import Unavailable
+from services.runtime.clients import unavailable_when_unreachable
 from services.runtime.ttl_cache import TtlCache
 from services.telemetry.domain.model import DeviceInfo
 
@@ -25,7 +25,6 @@ log = logging.getLogger("iotmon.telemetry.devices")
 
 MAX_IDS_PER_CALL = 500  # what BatchGetDevices accepts
 DELETED_STATUS = "deleted"
-UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 # Device events that can change what telemetry knows of a device, and how to find the device id in each.
 DEVICE_EVENTS: dict[str, Callable[[bytes], str]] = {
     "device.registered": lambda payload: events_pb2.DeviceRegistered.FromString(payload).device.device_id,
@@ -73,12 +72,8 @@ class GrpcDeviceDirectory:
             chunk = device_ids[start : start + MAX_IDS_PER_CALL]
             request = device_pb2.BatchGetDevicesRequest(device_ids=chunk, include_deleted=True)
             self.calls += 1
-            try:
+            with unavailable_when_unreachable("the device service did not answer; the batch was not ingested"):
                 reply = await self._stub.BatchGetDevices(request, timeout=self._timeout)
-            except grpc.aio.AioRpcError as error:
-                if error.code() in UNREACHABLE:
-                    raise Unavailable("the device service did not answer; the batch was not ingested") from None
-                raise
             for device in reply.devices:
                 fetched[device.device_id] = DeviceInfo(
                     device.device_id, device.organization_id, device.type, device.status == DELETED_STATUS

@@ -21,6 +21,7 @@ from services.alerting.adapters.device_lookup import GrpcDeviceLookup
 from services.alerting.domain.evaluation import DeviceRef
 from services.alerting.domain.rules import Condition, ConditionKind, Operator
 from services.alerting.evaluator import EvaluatorSettings, build_evaluator
+from services.kernel.errors import Unavailable
 from services.runtime.service import BuildContext
 from services.telemetry.adapters.bus_events import BusTelemetryEvents
 from services.telemetry.bootstrap import TelemetrySettings
@@ -36,6 +37,7 @@ from tests.integration.telemetry.support import (
 )
 from tests.integration.telemetry.test_servicer import http_batch, reading
 from tests.support.clocks import ManualClock
+from tests.support.servers import free_port
 from tests.support.tokens import TokenMinter
 from tests.unit.alerting.test_evaluation import condition, rule
 
@@ -168,3 +170,12 @@ async def test_lookup_caches_until_the_ttl_or_an_invalidation(
     lookup.invalidate(device_id)
     await lookup.lookup([device_id])
     assert lookup.calls == 3, "a device event dropped the entry"
+
+
+async def test_an_unreachable_device_service_is_unavailable_and_nothing_is_cached() -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as dead:
+        lookup = GrpcDeviceLookup(dead, timeout_seconds=1.0)
+        for _ in range(2):  # a failed call remembers nothing: the next lookup asks again
+            with pytest.raises(Unavailable, match="readings will be redelivered"):
+                await lookup.lookup(["dev-1"])
+        assert lookup.calls == 2
