@@ -56,6 +56,19 @@ async def replica(cluster: RabbitMqCluster, group: str, alerts: FakeAlerts, rule
     return Replica(bus, consumer, evaluator)
 
 
+async def two_replicas(
+    cluster: RabbitMqCluster,
+) -> tuple[FakeAlerts, tuple[Replica, Replica], BusTelemetryEvents]:
+    """Two replicas in one group with one rule (temperature above 40 for 2 minutes), their shared alerts and
+    a publisher."""
+    group = cluster.group("alerting")
+    alerts, rules = FakeAlerts(), Rules([rule(condition(duration=120))])
+    first, second = [await replica(cluster, group, alerts, rules) for _ in range(2)]
+    publisher = cluster.member()
+    await publisher.start()
+    return alerts, (first, second), BusTelemetryEvents(publisher)
+
+
 async def publish_minute(publisher: BusTelemetryEvents, minute: int) -> None:
     """One batch: every device at 45 °C, `minute` minutes after T0."""
     at_ms = T0 + minute * 60_000
@@ -77,12 +90,7 @@ def evaluated(*replicas: Replica) -> int:
 
 
 async def test_two_replicas_raise_a_held_condition_exactly_once_per_device(cluster: RabbitMqCluster) -> None:
-    group = cluster.group("alerting")
-    alerts, rules = FakeAlerts(), Rules([rule(condition(duration=120))])
-    first, second = [await replica(cluster, group, alerts, rules) for _ in range(2)]
-    publisher = cluster.member()
-    await publisher.start()
-    events = BusTelemetryEvents(publisher)
+    alerts, (first, second), events = await two_replicas(cluster)
     for minute in range(5):
         await publish_minute(events, minute)
     await until(lambda: evaluated(first, second) == 5 * len(DEVICES))
@@ -95,12 +103,7 @@ async def test_two_replicas_raise_a_held_condition_exactly_once_per_device(clust
 
 
 async def test_when_the_active_replica_closes_the_other_takes_its_partitions(cluster: RabbitMqCluster) -> None:
-    group = cluster.group("alerting")
-    alerts, rules = FakeAlerts(), Rules([rule(condition(duration=120))])
-    first, second = [await replica(cluster, group, alerts, rules) for _ in range(2)]
-    publisher = cluster.member()
-    await publisher.start()
-    events = BusTelemetryEvents(publisher)
+    alerts, (first, second), events = await two_replicas(cluster)
     await publish_minute(events, 0)
     await until(lambda: evaluated(first, second) == len(DEVICES))
     active = [r for r in (first, second) if r.consumer.readings_evaluated]
