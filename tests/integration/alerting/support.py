@@ -3,7 +3,6 @@ service (device types) and a stand-in identity service that names callers from t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from services.runtime.settings import RuntimeSettings
 from services.telemetry.bootstrap import TelemetrySettings
 from services.telemetry.bootstrap import build as build_telemetry
 from tests.integration.device.support import serve
+from tests.support.tasks import running_jobs
 from tests.support.tokens import TokenMinter
 
 IDENTITY = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"]
@@ -95,12 +95,9 @@ async def alerting_stack(
                 stack.events.append((routing_key, payload))
 
             bus.subscribe("alerting.#", record)
-            tasks = [asyncio.create_task(job()) for job in built.background] if background else []
             try:
-                yield stack
+                async with running_jobs(built.background if background else []):
+                    yield stack
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
                 await running.stop(0)
     await identity_server.stop(0)

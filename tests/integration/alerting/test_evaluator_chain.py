@@ -38,6 +38,7 @@ from tests.integration.telemetry.support import (
 from tests.integration.telemetry.test_servicer import http_batch, reading
 from tests.support.clocks import ManualClock
 from tests.support.servers import free_port
+from tests.support.tasks import running_jobs
 from tests.support.tokens import TokenMinter
 from tests.unit.alerting.test_evaluation import condition, rule
 
@@ -58,14 +59,7 @@ async def evaluate(
     settings = runtime_settings(token_minter, tmp_path, "alerting", device_addr=stack.device_address)
     ctx = BuildContext(settings, stack.bus, resources)
     jobs = await build_evaluator(ctx, alerts.raise_alert, rules, EvaluatorSettings(sweep_seconds=0.05))
-    tasks = [asyncio.create_task(job()) for job in jobs]
-
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    resources.push_async_callback(stop)
+    await resources.enter_async_context(running_jobs(jobs))
     return resources
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from services.runtime.context import current_caller
 from services.runtime.server import RunningServer, ServiceRegistration, start_grpc_server
 from services.runtime.service import BuildContext, unimplemented_registration
 from services.runtime.settings import RuntimeSettings
+from tests.support.tasks import running_jobs
 from tests.support.tokens import TokenMinter
 
 ALERTING = alerting_pb2.DESCRIPTOR.services_by_name["AlertingService"]
@@ -82,13 +82,10 @@ async def device_stack(
             stack.events.append((routing_key, payload))
 
         bus.subscribe("device.#", record)
-        tasks = [asyncio.create_task(job()) for job in built.background]
         try:
-            yield stack
+            async with running_jobs(built.background):
+                yield stack
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await running.stop(0)
 
 
