@@ -6,7 +6,6 @@ Time is passed explicitly (reading time and arrival time), so nothing here sleep
 from __future__ import annotations
 
 import datetime
-from dataclasses import replace
 
 from services.alerting.domain.alerts import AlertCandidate
 from services.alerting.domain.evaluation import DeviceRef, Evaluator
@@ -20,6 +19,7 @@ from services.alerting.domain.rules import (
     ScheduleType,
     Severity,
 )
+from tests.unit.alerting.builders import a_rule
 
 # 2025-11-10 was a Monday; 10:00 UTC.
 T0 = int(datetime.datetime(2025, 11, 10, 10, 0, tzinfo=datetime.UTC).timestamp() * 1000)
@@ -39,25 +39,20 @@ def condition(
 
 
 def rule(*conditions: Condition, combine: Combine = Combine.ALL, **changes: object) -> Rule:
-    built = Rule(
-        rule_id="rule-1",
-        organization_id="org-1",
-        name="Hot",
-        description="",
-        device_type="temperature-sensor-v2",
-        device_ids=frozenset(),
-        conditions=conditions or (condition(),),
-        combine=combine,
-        severity=Severity.CRITICAL,
-        notifications=("email",),
-        webhooks=(),
-        cooldown_seconds=300,
-        schedule=Schedule(),
-        enabled=True,
-        created_at_ms=T0,
-        updated_at_ms=T0,
-    )
-    return replace(built, **changes)  # type: ignore[arg-type]
+    """builders.a_rule as the evaluation tests want it: "Hot", critical, a 5-minute cooldown, made at T0."""
+    evaluation_rule: dict[str, object] = {
+        "rule_id": "rule-1",
+        "name": "Hot",
+        "description": "",
+        "conditions": conditions or (condition(),),
+        "combine": combine,
+        "severity": Severity.CRITICAL,
+        "notifications": ("email",),
+        "cooldown_seconds": 300,
+        "created_at_ms": T0,
+        "updated_at_ms": T0,
+    }
+    return a_rule(**(evaluation_rule | changes))
 
 
 def feed(
