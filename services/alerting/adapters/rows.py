@@ -227,14 +227,13 @@ def alert_where(organization_id: str, query: AlertFilter, placeholder: Placehold
     """The WHERE clause (without the keyword) and its parameters."""
     clauses: list[str] = ["organization_id = {}"]
     params: list[Any] = [organization_id]
-    for column, value in (
-        ("status", query.status.value if query.status else None),
-        ("severity", query.severity.value if query.severity else None),
-        ("device_id", query.device_id),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = {{}}")
-            params.append(value)
+    _equal_where_given(
+        clauses,
+        params,
+        status=query.status.value if query.status else None,
+        severity=query.severity.value if query.severity else None,
+        device_id=query.device_id,
+    )
     if query.start_ms is not None:
         clauses.append("triggered_at_ms >= {}")
         params.append(query.start_ms)
@@ -247,16 +246,22 @@ def alert_where(organization_id: str, query: AlertFilter, placeholder: Placehold
 def rule_where(organization_id: str, query: RuleFilter, placeholder: Placeholder) -> tuple[str, list[Any]]:
     clauses: list[str] = ["organization_id = {}", "deleted_at_ms IS NULL"]
     params: list[Any] = [organization_id]
-    if query.device_type is not None:
-        clauses.append("device_type = {}")
-        params.append(query.device_type)
-    if query.enabled is not None:
-        clauses.append("enabled = {}")
-        params.append(query.enabled)
-    if query.severity is not None:
-        clauses.append("severity = {}")
-        params.append(query.severity.value)
+    _equal_where_given(
+        clauses,
+        params,
+        device_type=query.device_type,
+        enabled=query.enabled,
+        severity=query.severity.value if query.severity else None,
+    )
     return _numbered(clauses, placeholder), params
+
+
+def _equal_where_given(clauses: list[str], params: list[Any], **columns: Any) -> None:
+    """`column = {}` for each column given a value (None: not filtered on)."""
+    for column, value in columns.items():
+        if value is not None:
+            clauses.append(f"{column} = {{}}")
+            params.append(value)
 
 
 def _numbered(clauses: list[str], placeholder: Placeholder) -> str:
