@@ -5,7 +5,9 @@
   and, after max_deliveries, dead-lettered to `iotmon.<group>.dead`.
 - broadcast (group=None): an exclusive queue per process.
 - partitioned: `partitions` quorum queues with a single active consumer each, fed by a headers exchange on
-  the `x-partition` header; handlers of one partition run one event at a time, in order.
+  the `x-partition` header; handlers of one partition run one event at a time, in order. The group's
+  members spread the partitions between them by heartbeats and hashing (bus_membership.py): every member
+  consumes every partition queue, and steps back in the queue's line on those it does not own.
 Acknowledgement follows the handler's success, so an event whose consumer dies is redelivered.
 """
 
@@ -28,6 +30,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
     AbstractRobustExchange,
+    AbstractRobustQueue,
 )
 from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError, ProbableAuthenticationError
 from google.protobuf.message import Message
@@ -36,6 +39,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop
 
 from services.runtime import bus_topology as topology
 from services.runtime.bus import Handler, partition_of, topic_matches
+from services.runtime.bus_membership import Heartbeat, Membership, Status, owned_by
 from services.runtime.bus_topology import RabbitMqOptions
 from services.runtime.context import traceparent_var
 
@@ -58,6 +62,32 @@ class _Subscription:
 
 
 @dataclass
+class _Slot:
+    """This process's consumer on one partition queue.
+
+    `lock` is held while an event is handled and settled, and while the consumer steps back, so that a
+    step back (cancel, consume again) never lands between an event's handler and its acknowledgement.
+    """
+
+    partition: int
+    queue: AbstractRobustQueue
+    callback: Callable[[AbstractIncomingMessage], Coroutine[Any, Any, None]] | None = None
+    tag: str | None = None  # None: not consuming (cancelled, or lost with the connection)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    step_back_wanted: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    """What one member believes about its partitioned group (for tests and logs)."""
+
+    members: frozenset[str]
+    owned: frozenset[int]
+    settled: bool  # no step back or claim pending: the broker has this member's line positions
+
+
+@dataclass
 class _PartitionedGroup:
     """One set of partition queues per group; every partitioned pattern of the group feeds it."""
 
@@ -65,6 +95,17 @@ class _PartitionedGroup:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     exchange: AbstractRobustExchange | None = None
     topic: AbstractRobustExchange | None = None
+    slots: dict[int, _Slot] = field(default_factory=dict)
+    membership: Membership | None = None
+    members_exchange: AbstractRobustExchange | None = None
+    owned: frozenset[int] = frozenset()
+    rebalance_wanted: bool = False
+    rebalancing: asyncio.Task[None] | None = None
+
+    @property
+    def settled(self) -> bool:
+        tasks = [self.rebalancing, *(slot.task for slot in self.slots.values())]
+        return all(task is None or task.done() for task in tasks)
 
     async def dispatch(self, routing_key: str, body: bytes) -> None:
         # Events of patterns this process no longer subscribes (bindings are durable) are acknowledged.
@@ -86,11 +127,25 @@ class RabbitMqBus:
         self._publisher: AbstractExchange | None = None
         self._declaring: set[asyncio.Task[None]] = set()
         self._handling: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._heartbeats: asyncio.Task[None] | None = None
+        self._member = uuid.uuid4().hex
         self._closing = False
 
     @property
     def partitions(self) -> int:
         return self._options.partitions
+
+    @property
+    def member_id(self) -> str:
+        """This bus's name in its partitioned groups' membership (random, one per process)."""
+        return self._member
+
+    def partition_view(self, group: str) -> PartitionView | None:
+        state = self._partitioned.get(group)
+        if state is None or state.membership is None:
+            return None
+        return PartitionView(state.membership.members, state.owned, state.settled)
 
     def subscribe(self, pattern: str, handler: Handler, *, group: str | None, partitioned: bool = False) -> None:
         if partitioned and group is None:
@@ -160,8 +215,9 @@ class RabbitMqBus:
         if self._closing:
             return
         self._closing = True
-        for task in self._declaring:
+        for task in (*self._declaring, *self._background):  # the heartbeats, step backs and claims too
             task.cancel()
+        await self._leave_groups()
         running = set(self._handling)
         if running:
             _, late = await asyncio.wait(running, timeout=self._options.drain_seconds)
@@ -209,6 +265,10 @@ class RabbitMqBus:
     def _reconnected(self, _connection: object) -> None:
         # aio-pika calls this once every channel, queue, binding and consumer is declared again.
         log.info("bus reconnected; subscriptions restored")
+        # The restored consumers joined the end of every partition's line: claim ours back.
+        for group, state in self._partitioned.items():
+            if state.membership is not None:
+                self._spawn(self._rejoin(group, state))
 
     # Declarations
 
@@ -297,21 +357,192 @@ class RabbitMqBus:
                 arguments=arguments,
             )
             await queue.bind(exchange, routing_key="", arguments=topology.partition_binding(partition))
-            await queue.consume(self._consumer(queue.name, group, state.dispatch, broker_retries=False))
+            slot = _Slot(partition, queue)
+            slot.callback = self._consumer(queue.name, group, state.dispatch, broker_retries=False, slot=slot)
+            slot.tag = await queue.consume(slot.callback)
+            state.slots[partition] = slot
         state.exchange, state.topic = exchange, topic
+        # Alone it owns every partition, and consumes them at once; the others' heartbeats share them out.
+        state.owned = frozenset(state.slots)
+        await self._join(group, state, channel)
+
+    # Membership of partitioned groups (docs/bus.md, "Partitions")
+    #
+    # Every member consumes every partition queue; single active consumer makes the first consumer in a
+    # queue's line the active one. A member steps back (cancels its consumer and consumes again, to the end
+    # of the line) on the partitions it does not own, so each owner ends up first on its own. When a member
+    # dies, RabbitMQ activates the next in line at once; the heartbeats then hand its partitions to their
+    # new owners.
+
+    async def _join(self, group: str, state: _PartitionedGroup, channel: AbstractRobustChannel) -> None:
+        heartbeat = self._options.heartbeat_seconds
+        members = await channel.declare_exchange(
+            topology.members_exchange(self._options.exchange), aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await channel.declare_queue(
+            topology.members_queue(group, self._member, self._options.queue_prefix), exclusive=True, auto_delete=True
+        )
+        await queue.bind(members, routing_key=group)
+        state.members_exchange = members
+        state.membership = Membership(self._member, heartbeat)
+        await queue.consume(functools.partial(self._heard, group, state), no_ack=True)
+        # Our consumers are in every line now: the others step back on the partitions they do not own.
+        await self._announce(group, state, Status.CLAIM)
+        if self._heartbeats is None:
+            self._heartbeats = self._spawn(self._beat())
+
+    async def _announce(self, group: str, state: _PartitionedGroup, status: Status) -> None:
+        """Publish a heartbeat; best effort (a lost one is made up by the next)."""
+        assert state.members_exchange is not None
+        heartbeat = self._options.heartbeat_seconds
+        message = aio_pika.Message(Heartbeat(self._member, status).encode(), expiration=3 * heartbeat)
+        try:
+            await asyncio.wait_for(state.members_exchange.publish(message, routing_key=group), heartbeat)
+        except (*_LOST_CONNECTION, aio_pika.exceptions.AMQPError) as error:
+            log.debug("heartbeat not sent", extra={"group": group, "status": status.value, "error": repr(error)})
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            await asyncio.sleep(self._options.heartbeat_seconds)
+            for group, state in tuple(self._partitioned.items()):
+                if state.membership is None:
+                    continue
+                await self._announce(group, state, Status.ALIVE)
+                if state.membership.expire(loop.time()):
+                    self._rebalance_soon(group, state)
+
+    async def _heard(self, group: str, state: _PartitionedGroup, message: AbstractIncomingMessage) -> None:
+        beat = Heartbeat.decode(message.body)
+        if beat is None or state.membership is None or self._closing or beat.member == self._member:
+            return
+        newcomer = beat.member not in state.membership.members
+        changed = state.membership.heard(beat, asyncio.get_running_loop().time())
+        if newcomer and beat.status is not Status.LEAVING:
+            # Answer at once so that the newcomer counts us within a round trip, not a heartbeat.
+            await self._announce(group, state, Status.ALIVE)
+        if changed or beat.status is Status.CLAIM:
+            self._rebalance_soon(group, state)
+
+    async def _rejoin(self, group: str, state: _PartitionedGroup) -> None:
+        for slot in state.slots.values():
+            if slot.tag is None:
+                self._step_back_soon(state, slot)
+        await self._announce(group, state, Status.CLAIM)
+
+    async def _leave_groups(self) -> None:
+        """Say "leaving" so that the others take our partitions now rather than after the timeout."""
+        leaving = [
+            self._announce(group, state, Status.LEAVING)
+            for group, state in self._partitioned.items()
+            if state.membership is not None
+        ]
+        await asyncio.gather(*leaving)
+
+    def _rebalance_soon(self, group: str, state: _PartitionedGroup) -> None:
+        state.rebalance_wanted = True
+        if state.rebalancing is None or state.rebalancing.done():
+            state.rebalancing = self._spawn(self._rebalance(group, state))
+
+    async def _rebalance(self, group: str, state: _PartitionedGroup) -> None:
+        assert state.membership is not None
+        while state.rebalance_wanted:
+            state.rebalance_wanted = False
+            members = state.membership.members
+            owned = owned_by(self._member, members, self._options.partitions)
+            gained = owned - state.owned
+            state.owned = owned
+            for partition, slot in state.slots.items():
+                if partition not in owned:
+                    self._step_back_soon(state, slot)
+            log.info(
+                "partitions assigned",
+                extra={"group": group, "members": len(members), "owned": sorted(owned), "gained": sorted(gained)},
+            )
+            if gained:
+                # Whoever is ahead of us in those lines steps back on hearing it.
+                await self._announce(group, state, Status.CLAIM)
+
+    def _step_back_soon(self, state: _PartitionedGroup, slot: _Slot) -> None:
+        slot.step_back_wanted = True
+        if slot.task is None or slot.task.done():
+            slot.task = self._spawn(self._step_back(state, slot))
+
+    async def _step_back(self, state: _PartitionedGroup, slot: _Slot) -> None:
+        """Cancel and consume again (to the end of the line) once no event of this partition is in hand."""
+        while slot.step_back_wanted:
+            async with slot.lock:
+                try:
+                    await self._release(state, slot)
+                    if slot.tag is None:
+                        assert slot.callback is not None
+                        slot.tag = await slot.queue.consume(slot.callback)
+                except _LOST_CONNECTION as error:
+                    # The consumer died with the connection; _rejoin consumes again after the reconnection.
+                    slot.tag = None
+                    log.info("partition step back interrupted", extra={"queue": slot.queue.name, "error": repr(error)})
+                    return
+
+    async def _release(self, state: _PartitionedGroup, slot: _Slot) -> None:
+        """Cancel this member's consumer if a step back is wanted and the partition is not ours (under
+        slot.lock: after a handler, before its acknowledgement, no further event can be on its way)."""
+        if not slot.step_back_wanted:
+            return
+        slot.step_back_wanted = False
+        if slot.partition in state.owned or slot.tag is None:
+            return
+        tag, slot.tag = slot.tag, None
+        await slot.queue.cancel(tag)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+        return task
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("bus background task failed", extra={"error": repr(error)}, exc_info=error)
 
     # Consuming
 
     def _consumer(
-        self, queue: str, group: str | None, handler: Handler, *, broker_retries: bool
+        self, queue: str, group: str | None, handler: Handler, *, broker_retries: bool, slot: _Slot | None = None
     ) -> Callable[[AbstractIncomingMessage], Coroutine[Any, Any, None]]:
         """The callback of one queue's consumer; aio-pika runs each delivery in its own task.
 
         broker_retries: a failure is requeued and the quorum queue counts deliveries (shared queues, where
         another replica may succeed). Otherwise the handler is retried here, which keeps a partition's order
         whatever the broker does with requeued messages, and suits broadcast queues that count nothing.
+
+        slot: a partition consumer; a step back asked for while the handler ran cancels the consumer before
+        the acknowledgement, so that the next member in line starts after this event, not during it.
         """
         max_deliveries = self._options.max_deliveries
+
+        async def handle(message: AbstractIncomingMessage) -> None:
+            earlier = _delivery_count(message)
+            attempts = 1 if broker_retries else max(1, max_deliveries - earlier)
+            for attempt in range(attempts):
+                error = await _run(handler, message)
+                if error is None:
+                    await before_settle()
+                    await _settle(message.ack(), message)
+                    return
+                delivery = earlier + attempt + 1
+                _log_failure(message, queue, group, delivery, error, dead=delivery >= max_deliveries)
+            await before_settle()
+            if broker_retries:
+                await _settle(message.nack(requeue=True), message)
+            else:
+                await _settle(message.reject(requeue=False), message)
+
+        async def before_settle() -> None:
+            if slot is not None:
+                state = self._partitioned[group] if group is not None else None
+                if state is not None:
+                    await _quietly(self._release(state, slot), message_queue=queue)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             if self._closing:
@@ -320,19 +551,11 @@ class RabbitMqBus:
             assert task is not None
             self._handling.add(task)
             try:
-                earlier = _delivery_count(message)
-                attempts = 1 if broker_retries else max(1, max_deliveries - earlier)
-                for attempt in range(attempts):
-                    error = await _run(handler, message)
-                    if error is None:
-                        await _settle(message.ack(), message)
-                        return
-                    delivery = earlier + attempt + 1
-                    _log_failure(message, queue, group, delivery, error, dead=delivery >= max_deliveries)
-                if broker_retries:
-                    await _settle(message.nack(requeue=True), message)
+                if slot is None:
+                    await handle(message)
                 else:
-                    await _settle(message.reject(requeue=False), message)
+                    async with slot.lock:
+                        await handle(message)
             finally:
                 self._handling.discard(task)
 
@@ -387,6 +610,14 @@ async def _run(handler: Handler, message: AbstractIncomingMessage) -> Exception 
     finally:
         traceparent_var.reset(token)
     return None
+
+
+async def _quietly(release: Awaitable[None], *, message_queue: str) -> None:
+    """A step back that fails with the connection must not keep the event from being settled."""
+    try:
+        await release
+    except _LOST_CONNECTION as error:
+        log.info("partition step back interrupted", extra={"queue": message_queue, "error": repr(error)})
 
 
 async def _settle(outcome: Awaitable[None], message: AbstractIncomingMessage) -> None:

@@ -35,6 +35,8 @@ class RabbitMqOptions:
     reconnect_interval: float = 1.0
     # How long close() lets running handlers finish before cancelling them (their events are redelivered).
     drain_seconds: float = 10.0
+    # How often a member of a partitioned group says it is alive; silent for 3 of them, it is gone.
+    heartbeat_seconds: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> RabbitMqOptions:
@@ -73,6 +75,18 @@ def partition_exchange(group: str, prefix: str = QUEUE_PREFIX) -> str:
 
 def partition_queue(group: str, partition: int, prefix: str = QUEUE_PREFIX) -> str:
     return f"{prefix}.{group}.p{partition}"
+
+
+def members_exchange(exchange: str) -> str:
+    """The direct exchange partitioned groups' heartbeats go through (routing key = the group).
+
+    Apart from the events' exchange, so that a subscriber to `#` never sees a heartbeat."""
+    return f"{exchange}.members"
+
+
+def members_queue(group: str, member: str, prefix: str = QUEUE_PREFIX) -> str:
+    """One member's exclusive queue for its group's heartbeats (named here so a reconnection reuses it)."""
+    return f"{prefix}.members.{group}.{member}"
 
 
 def partition_binding(partition: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from iot.device.v1 import events_pb2
 
 from services.runtime import bus_topology as topology
 from services.runtime.bus import EventBus, Handler, InProcessBus, event_meta
-from services.runtime.bus_rabbitmq import RabbitMqBus
+from services.runtime.bus_rabbitmq import PartitionView, RabbitMqBus
 from services.runtime.bus_topology import RabbitMqOptions
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -85,6 +85,10 @@ class Cluster(Protocol):
 
     async def start(self, bus: EventBus) -> None: ...
 
+    async def settle(self, group: str) -> float:
+        """Wait until the members of a partitioned group share its partitions for good; returns seconds."""
+        ...
+
     async def dead_letters(self, group: str, expected: int) -> list[tuple[str, str]]:
         """(routing key, device id) of the group's dead letters once `expected` are there (or time ran out)."""
         ...
@@ -107,6 +111,9 @@ class InProcessCluster:
     async def start(self, bus: EventBus) -> None:
         await bus.start()
 
+    async def settle(self, group: str) -> float:
+        return 0.0  # the in-process bus shares partitions as it subscribes
+
     async def dead_letters(self, group: str, expected: int) -> list[tuple[str, str]]:
         return [(d.routing_key, device_of(d.body)) for d in self.bus.dead_letters if d.group == group]
 
@@ -120,6 +127,8 @@ class TrackingBus:
     def __init__(self, bus: RabbitMqBus, cluster: RabbitMqCluster) -> None:
         self.inner = bus
         self._cluster = cluster
+        self.partitioned: set[str] = set()
+        self.closed = False
 
     @property
     def partitions(self) -> int:
@@ -128,6 +137,8 @@ class TrackingBus:
     def subscribe(self, pattern: str, handler: Handler, *, group: str | None, partitioned: bool = False) -> None:
         if group is not None:
             self._cluster.declared.add((group, pattern))
+        if partitioned and group is not None:
+            self.partitioned.add(group)
         self.inner.subscribe(pattern, handler, group=group, partitioned=partitioned)
 
     async def publish(self, routing_key: str, event: Message, *, partition_key: str | None = None) -> None:
@@ -140,7 +151,13 @@ class TrackingBus:
         await self.inner.wait_subscribed()
 
     async def close(self) -> None:
+        self.closed = True
         await self.inner.close()
+
+    def view(self, group: str) -> PartitionView:
+        view = self.inner.partition_view(group)
+        assert view is not None, f"not consuming {group} partitioned"
+        return view
 
 
 class RabbitMqCluster:
@@ -171,6 +188,28 @@ class RabbitMqCluster:
 
     async def start(self, bus: EventBus) -> None:
         await bus.start()
+
+    def balanced(self, group: str, alive: list[TrackingBus] | None = None) -> bool:
+        """Whether the running members of a partitioned group (or `alive`, when a test killed one without
+        telling) all count each other and have nothing left to step back on."""
+        members = alive or [b for b in self.members if group in b.partitioned and not b.closed]
+        ids = {bus.inner.member_id for bus in members}
+        return all(bus.view(group).members == ids and bus.view(group).settled for bus in members)
+
+    async def settle(self, group: str, alive: list[TrackingBus] | None = None, steady: float = 0.3) -> float:
+        """Wait until the partitioned group is balanced and stays so for `steady` seconds (a claim may still
+        be on its way when every member looks settled); returns the seconds it took to get balanced."""
+        loop = asyncio.get_running_loop()
+        began, since = loop.time(), None
+        async with asyncio.timeout(WAIT):
+            while since is None or loop.time() - since < steady:
+                if not self.balanced(group, alive):
+                    since = None
+                elif since is None:
+                    since = loop.time()
+                await asyncio.sleep(0.01)
+        assert since is not None
+        return since - began
 
     async def dead_letters(self, group: str, expected: int) -> list[tuple[str, str]]:
         letters: list[tuple[str, str]] = []
@@ -206,6 +245,7 @@ class RabbitMqCluster:
                 await channel.exchange_delete(topology.partition_exchange(group))
             await channel.exchange_delete(self.options.exchange)
             await channel.exchange_delete(topology.dead_exchange(self.options.exchange))
+            await channel.exchange_delete(topology.members_exchange(self.options.exchange))
 
 
 class TcpProxy:

@@ -47,15 +47,21 @@ async def cluster() -> AsyncIterator[RabbitMqCluster]:
 
 
 class Blocking(Recorder):
-    """Records, then blocks forever on `block_on` (until cancelled): a handler caught mid-event."""
+    """Records, then blocks forever on `block_on` (until cancelled): a handler caught mid-event.
 
-    def __init__(self, block_on: str) -> None:
-        super().__init__()
+    Recorders given one `blocked` set block only the first time any of them sees the event."""
+
+    def __init__(
+        self, block_on: str, blocked: set[str] | None = None, changed: asyncio.Condition | None = None
+    ) -> None:
+        super().__init__(changed=changed or asyncio.Condition())
         self.block_on = block_on
+        self.blocked = set() if blocked is None else blocked
 
     async def __call__(self, routing_key: str, body: bytes) -> None:
         await super().__call__(routing_key, body)
-        if self.devices[-1] == self.block_on:
+        if self.devices[-1] == self.block_on and self.block_on not in self.blocked:
+            self.blocked.add(self.block_on)
             await asyncio.Event().wait()
 
 
@@ -158,24 +164,30 @@ async def test_close_lets_a_running_handler_finish_and_acknowledge() -> None:
 
 async def test_a_partition_moves_to_another_member_when_its_consumer_dies(cluster: RabbitMqCluster) -> None:
     group = cluster.group("alerting")
-    active, standby = Blocking(block_on="k:10"), Recorder()
-    first, second = cluster.member(), cluster.member()
-    first.subscribe("device.#", active, group=group, partitioned=True)
-    await first.start()  # first come, first active on every partition (single active consumer)
-    second.subscribe("device.#", standby, group=group, partitioned=True)
-    await second.start()
+    blocked: set[str] = set()
+    changed = asyncio.Condition()
+    recorders = {bus: Blocking("k:10", blocked, changed) for bus in (cluster.member(), cluster.member())}
+    for bus, recorder in recorders.items():
+        bus.subscribe("device.#", recorder, group=group, partitioned=True)
+        await bus.start()
+    await cluster.settle(group)  # each member active on its own partitions, the other next in line
 
     sent = [f"k:{seq:02}" for seq in range(20)]
+    publisher = next(iter(recorders))
     for device in sent:
-        await second.publish("device.status_changed", event(device), partition_key="k")
-    await active.wait_until(lambda got: got[-1][1] == "k:10")
+        await publisher.publish("device.status_changed", event(device), partition_key="k")
+    async with asyncio.timeout(WAIT), changed:
+        await changed.wait_for(lambda: any("k:10" in r.devices for r in recorders.values()))
+    [(dying, active)] = [(bus, r) for bus, r in recorders.items() if r.received]
+    [standby] = [r for r in recorders.values() if r is not active]
     assert standby.received == []
-    await first.close()
+    await dying.close()
 
     await standby.wait_for(10)
     assert active.devices == sent[:11]
     assert standby.devices == sent[10:]  # the event in flight comes again, then the rest, in order
-    await second.publish("device.status_changed", event("j:00"), partition_key="j")
+    survivor = next(bus for bus in recorders if bus is not dying)
+    await survivor.publish("device.status_changed", event("j:00"), partition_key="j")
     await standby.wait_for(11)
     assert standby.devices[-1] == "j:00"
 
