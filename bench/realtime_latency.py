@@ -9,7 +9,11 @@ each probe device sends one hot reading (its own small POST), and a WebSocket cl
 devices timestamps the `reading` and `alert` messages for it. Each probe device fires once (an open alert is
 not raised twice), so every probe is a fresh alert. The same probes run first without load, as the baseline.
 
-    python bench/realtime_latency.py [--rate 10000] [--seconds 10] [--probes 150] [--bus inprocess|rabbitmq]
+With --layout deployed, identity, device, telemetry, alerting and the gateway each run in their own
+process (`iotmon serve`, as in the Helm chart) with RabbitMQ as the bus, so the work spreads over the cores.
+
+    python bench/realtime_latency.py [--rate 10000] [--seconds 10] [--probes 150]
+                                     [--bus inprocess|rabbitmq] [--layout up|deployed]
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +40,12 @@ from websockets.asyncio.client import ClientConnection, connect
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
-from _harness import iotmon_up  # noqa: E402
+from _harness import free_port, iotmon_bin, iotmon_up, process  # noqa: E402
 from ingest_batch import mint_token, register_devices  # noqa: E402
 
 from tests.support.rabbitmq import AMQP_URL, delete_namespace  # noqa: E402
 
+DEPLOYED = ("identity", "device", "telemetry", "alerting")  # in start order; the gateway comes last
 BATCH = 500
 LOAD_DEVICES = 200
 LOAD_CONNECTIONS = 4
@@ -190,13 +199,28 @@ async def measure(args: argparse.Namespace, gateway: str, data_dir: Path) -> Non
             await asyncio.sleep(2)
             listener.cancel()
 
-    print(f"bus: {args.bus}; rules active: {args.rules}; probe devices: {args.probes} per phase")
+    print(f"layout: {args.layout}; bus: {args.bus}; rules active: {args.rules}; probe devices: {args.probes} per phase")
     print(f"load reached: {accepted / elapsed:,.0f} readings/s (asked {args.rate:,.0f})")
     print(summary("idle: reading → WebSocket push", probes.latencies(idle, probes.reading), len(idle)))
     print(summary("idle: reading → alert on WebSocket", probes.latencies(idle, probes.alert), len(idle)))
     print(summary("load: reading → WebSocket push", probes.latencies(loaded, probes.reading), len(loaded)))
     print(summary("load: reading → alert on WebSocket", probes.latencies(loaded, probes.alert), len(loaded)))
     print("targets: push p99 ≤ 50 ms; alert p99 ≤ 100 ms under 10,000 readings/s with 100 rules")
+
+
+@contextmanager
+def deployed_layout(data_dir: Path, env: dict[str, str]) -> Iterator[str]:
+    """One `iotmon serve` process per service and one for the gateway; yields the gateway URL."""
+    ports = {name: free_port() for name in (*DEPLOYED, "gateway")}
+    env = os.environ | env | {f"IOTMON_{name.upper()}_ADDR": f"127.0.0.1:{ports[name]}" for name in DEPLOYED}
+    with ExitStack() as stack:
+        for name in (*DEPLOYED, "gateway"):
+            args = [iotmon_bin(), "serve", name, "--port", str(ports[name]), "--data-dir", str(data_dir)]
+            proc = stack.enter_context(process([*args, "--log-level", "WARNING"], stdout=subprocess.PIPE, env=env))
+            assert proc.stdout is not None
+            if not proc.stdout.readline():  # the line comes once the service is ready (and subscribed)
+                raise RuntimeError(f"iotmon serve {name} did not start")
+        yield f"http://127.0.0.1:{ports['gateway']}"
 
 
 def main() -> None:
@@ -206,15 +230,23 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=150)
     parser.add_argument("--rules", type=int, default=100)
     parser.add_argument("--bus", choices=("inprocess", "rabbitmq"), default="inprocess")
+    parser.add_argument("--layout", choices=("up", "deployed"), default="up")
     args = parser.parse_args()
+    if args.layout == "deployed":
+        args.bus = "rabbitmq"  # separate processes talk over the broker
     env = {"IOTMON_LOG_LEVEL": "WARNING"}
     prefix = "bench-" + uuid.uuid4().hex[:8]
     if args.bus == "rabbitmq":
         env |= {"IOTMON_AMQP_URL": AMQP_URL, "IOTMON_BUS_EXCHANGE": f"{prefix}.events"}
         env |= {"IOTMON_BUS_QUEUE_PREFIX": prefix}
     try:
-        with tempfile.TemporaryDirectory() as tmp, iotmon_up(Path(tmp), env) as (gateway, _):
-            asyncio.run(measure(args, gateway, Path(tmp)))
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.layout == "deployed":
+                with deployed_layout(Path(tmp), env) as gateway:
+                    asyncio.run(measure(args, gateway, Path(tmp)))
+            else:
+                with iotmon_up(Path(tmp), env) as (gateway, _):
+                    asyncio.run(measure(args, gateway, Path(tmp)))
     finally:
         if args.bus == "rabbitmq":
             delete_namespace(prefix)
