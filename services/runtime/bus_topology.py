@@ -49,6 +49,7 @@ class RabbitMqOptions:
             partitions=settings.bus_partitions,
             max_deliveries=settings.bus_max_deliveries,
             drain_seconds=settings.grace_seconds,
+            heartbeat_seconds=settings.bus_heartbeat_seconds,
         )
 
 

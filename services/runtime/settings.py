@@ -44,6 +44,8 @@ class RuntimeSettings(BaseSettings):
     bus_queue_prefix: str = "iotmon"
     # Partitions of partitioned subscriptions (alerting's per-device state); every process must agree.
     bus_partitions: int = Field(default=16, ge=1, le=256)
+    # How often replicas of a partitioned group tell each other they are alive (3 missed: gone, re-shared).
+    bus_heartbeat_seconds: float = Field(default=2.0, gt=0)
     # Deliveries of one event to a failing handler before it goes to the group's dead-letter queue.
     bus_max_deliveries: int = Field(default=5, ge=1)
 
