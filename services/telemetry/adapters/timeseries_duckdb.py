@@ -1,8 +1,8 @@
-"""The embedded store's DuckDB engine: tables, the write path and the queries, all synchronous.
+"""The embedded store's DuckDB engine: tables and the write path, all synchronous.
 
-EmbeddedTimeSeriesStore runs a DuckdbWriter in one thread and a DuckdbReader in another; DuckDB lets one
-process hold one read-write connection (cursors of it serve other threads) and gives each statement a
-consistent snapshot, so readers never wait for the writer.
+EmbeddedTimeSeriesStore runs a DuckdbWriter in one thread and a DuckdbReader (timeseries_duckdb_reader.py) in
+another; DuckDB lets one process hold one read-write connection (cursors of it serve other threads) and gives
+each statement a consistent snapshot, so readers never wait for the writer.
 
 Layout (see timeseries_embedded.py for why): datapoints go to ts_recent in arrival order; compaction moves
 them into ts_sorted as runs sorted by (device_key, metric_key, ts). Names live in two small dictionaries.
@@ -11,7 +11,6 @@ them into ts_sorted as runs sorted by (device_key, metric_key, ts). Names live i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
 
 import duckdb
 import numpy as np
@@ -20,7 +19,6 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; only tables an
 from services.telemetry.adapters.timeseries_columns import DeviceTable, KeyTable, flatten
 from services.telemetry.adapters.timeseries_seen import SeenFilter
 from services.telemetry.domain.model import Reading
-from services.telemetry.domain.series import Aggregate, SeriesPoint, SeriesQuery
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ts_devices (device_key INTEGER NOT NULL, organization_id VARCHAR NOT NULL,
@@ -34,17 +32,6 @@ CREATE TABLE IF NOT EXISTS ts_sorted (run INTEGER NOT NULL, level INTEGER NOT NU
 """
 POINT_COLUMNS = "device_key, metric_key, ts, value, anomaly"
 TABLES = ("ts_recent", "ts_sorted")
-
-AGGREGATES = {
-    Aggregate.AVG: "avg(value)",
-    Aggregate.MIN: "min(value)",
-    Aggregate.MAX: "max(value)",
-    Aggregate.SUM: "sum(value)",
-    Aggregate.COUNT: "count(*)::DOUBLE",
-    Aggregate.P50: "quantile_cont(value, 0.5)",
-    Aggregate.P95: "quantile_cont(value, 0.95)",
-    Aggregate.P99: "quantile_cont(value, 0.99)",
-}
 
 
 def connect(path: str, memory_limit: str) -> duckdb.DuckDBPyConnection:
@@ -144,75 +131,3 @@ def _first_occurrences(device: np.ndarray, metric: np.ndarray, ts: np.ndarray) -
     keep = np.ones(len(order), dtype=np.bool_)
     keep[order[repeated]] = False  # lexsort is stable: the first in each run is the earliest
     return keep
-
-
-class DuckdbReader:
-    """Answers queries on its own cursor; key lookups read the writer's dictionaries (dict reads are atomic)."""
-
-    def __init__(self, db: duckdb.DuckDBPyConnection, writer: DuckdbWriter):
-        self.db = db
-        self.devices = writer.devices
-        self.metrics = writer.metrics
-
-    def query(self, query: SeriesQuery) -> list[SeriesPoint]:
-        where = self._where(query.organization_id, query.device_ids, query.metrics)
-        if where is None:
-            return []
-        where += f" AND ts >= {int(query.start_ms)} AND ts < {int(query.end_ms)}"
-        points = " UNION ALL ".join(f"SELECT device_key, metric_key, ts, value FROM {t} WHERE {where}" for t in TABLES)
-        if query.bucket_ms is None:
-            selected = f"SELECT device_key, metric_key, ts, value FROM ({points})"
-        else:
-            width = int(query.bucket_ms)
-            selected = (
-                f"SELECT device_key, metric_key, ts - ((ts % {width}) + {width}) % {width} AS ts, "
-                f"{AGGREGATES[query.aggregate]} AS value FROM ({points}) GROUP BY ALL"
-            )
-        # Numbers only: fetching names per row into Python costs more than the query (names come per block).
-        columns = self.db.execute(f"{selected} ORDER BY device_key, metric_key, ts").fetchnumpy()
-        return self._points(columns["device_key"], columns["metric_key"], columns["ts"], columns["value"])
-
-    def _points(self, device: np.ndarray, metric: np.ndarray, ts: np.ndarray, value: np.ndarray) -> list[SeriesPoint]:
-        """SeriesPoints ordered by device id, metric name and time, from rows ordered by their keys and time."""
-        if not len(ts):
-            return []
-        device_names, metric_names = self.devices.names, self.metrics.names
-        cuts = (np.flatnonzero((device[1:] != device[:-1]) | (metric[1:] != metric[:-1])) + 1).tolist()
-        blocks = [
-            (device_names[int(device[start])][1], metric_names[int(metric[start])], start, end)
-            for start, end in zip([0, *cuts], [*cuts, len(ts)], strict=True)
-        ]
-        times, values = ts.tolist(), value.tolist()
-        points: list[SeriesPoint] = []
-        for device_id, metric_name, start, end in sorted(blocks):
-            n = end - start
-            points.extend(
-                map(SeriesPoint, repeat(device_id, n), repeat(metric_name, n), times[start:end], values[start:end])
-            )
-        return points
-
-    def count(self, organization_id: str | None, device_id: str | None) -> int:
-        if organization_id is None and device_id is None:
-            where = "true"
-        else:
-            found = self._where(organization_id, None if device_id is None else (device_id,), ())
-            if found is None:
-                return 0
-            where = found
-        total = " + ".join(f"(SELECT count(*) FROM {t} WHERE {where})" for t in TABLES)
-        return int(self.db.execute(f"SELECT {total}").fetchall()[0][0])
-
-    def _where(
-        self, organization_id: str | None, device_ids: Sequence[str] | None, metrics: Sequence[str]
-    ) -> str | None:
-        """A filter on the keys of the named devices and metrics (None: nothing can match); keys are our ints."""
-        device_keys = self.devices.find(organization_id, device_ids)
-        if not device_keys:
-            return None
-        where = f"device_key IN ({', '.join(map(str, device_keys))})"
-        if metrics:
-            metric_keys = [k for name in metrics if (k := self.metrics.keys.get(name)) is not None]
-            if not metric_keys:
-                return None
-            where += f" AND metric_key IN ({', '.join(map(str, metric_keys))})"
-        return where

@@ -41,7 +41,8 @@ from typing import Self, TypeVar
 import duckdb
 
 from services.telemetry.adapters.timeseries_compaction import Compactor
-from services.telemetry.adapters.timeseries_duckdb import DuckdbReader, DuckdbWriter, connect
+from services.telemetry.adapters.timeseries_duckdb import DuckdbWriter, connect
+from services.telemetry.adapters.timeseries_duckdb_reader import DuckdbReader
 from services.telemetry.domain.model import Reading
 from services.telemetry.domain.series import SeriesPoint, SeriesQuery
 
