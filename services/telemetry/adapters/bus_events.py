@@ -60,7 +60,11 @@ class BusTelemetryEvents:
         event.meta.event_id = f"{meta.event_id}-p{partition}"
         add = event.readings.add
         for reading in readings:
-            message = add(device_id=reading.device_id, values=reading.values)
+            message = add(device_id=reading.device_id)
+            # Item by item: a map's update() is the pure-Python MutableMapping mixin, twice as slow.
+            values = message.values
+            for name, value in reading.values.items():
+                values[name] = value
             if reading.anomalies:
                 message.anomalies.extend(sorted(reading.anomalies))
             seconds, millis = divmod(reading.timestamp_ms, 1000)
