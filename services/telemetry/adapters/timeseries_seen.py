@@ -7,6 +7,10 @@ avoids it for what is certainly new, using two facts kept in memory by the one w
   newest time compaction has moved out): a pair at or after `floor` that is not in the set is new. The set
   may hold pairs already moved out (it is only rebuilt after compaction) — that costs a lookup, never a miss.
 A pair is one int, device_key << 42 | time: times from 1970 to 2109, up to 2^21 devices; others are looked up.
+
+The pairs are the keys of a dict (values None), not a set: a dict holding only ints is untracked by the
+garbage collector, while a set is always traversed — with a million pairs each full collection walked them all
+(≈ 65 ms, about a fifth of the ingest path's CPU under load).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ _NEVER = np.iinfo(np.int64).min
 class SeenFilter:
     def __init__(self) -> None:
         self.high_water = np.full(1024, _NEVER, dtype=np.int64)
-        self.recent: set[int] = set()
+        self.recent: dict[int, None] = {}  # a set in effect; see the module docstring
         self.floor = _NEVER
 
     def reset(self, newest: Iterable[tuple[int, int]], recent_pairs: Iterable[tuple[int, int]], floor: int) -> None:
@@ -30,7 +34,7 @@ class SeenFilter:
         for device, ts in newest:
             self._grow(device)
             self.high_water[device] = max(self.high_water[device], ts)
-        self.recent = {(device << TIME_BITS) | ts for device, ts in recent_pairs if _packable(device, ts)}
+        self.recent = dict.fromkeys((device << TIME_BITS) | ts for device, ts in recent_pairs if _packable(device, ts))
         self.floor = floor
 
     def maybe_stored(self, device: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -53,7 +57,7 @@ class SeenFilter:
         np.maximum.at(self.high_water, device, ts)
         d = device.astype(np.int64)
         packable = (ts >= 0) & (ts < 1 << TIME_BITS) & (d < 1 << (63 - TIME_BITS))
-        self.recent.update(((d[packable] << TIME_BITS) | ts[packable]).tolist())
+        self.recent.update(dict.fromkeys(((d[packable] << TIME_BITS) | ts[packable]).tolist()))
 
     def _grow(self, largest_device: int) -> None:
         if largest_device >= len(self.high_water):
