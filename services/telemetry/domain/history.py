@@ -116,16 +116,17 @@ def check_point_count(counts: Iterable[SeriesPoint]) -> None:
 
 def shape_history(plan: HistoryPlan, points: Sequence[SeriesPoint]) -> History:
     """One row per timestamp holding every metric that has a value there, as §3.1.6 shows."""
+    # The loop runs once per point (11,520 for a month of 15m buckets of 4 metrics): kept to the bare dict work.
     rows: dict[int, dict[str, float]] = {}
-    seen: dict[str, None] = {}
+    row_at = rows.get
     for point in points:
-        row = rows.get(point.timestamp_ms)
+        timestamp = point.timestamp_ms
+        row = row_at(timestamp)
         if row is None:
-            row = rows[point.timestamp_ms] = {}
+            row = rows[timestamp] = {}
         row[point.metric] = point.value
-        seen[point.metric] = None
     query = plan.query
-    metrics = list(plan.metrics) if plan.metrics else sorted(seen)
+    metrics = list(plan.metrics) if plan.metrics else sorted({point.metric for point in points})
     return History(query.device_ids[0], query.start_ms, query.end_ms, metrics, plan.aggregation, sorted(rows.items()))
 
 

@@ -179,3 +179,14 @@ def _query(store: EmbeddedTimeSeriesStore, sql: str) -> list[tuple[object, ...]]
 
 def _rows(store: EmbeddedTimeSeriesStore, table: str) -> int:
     return int(_query(store, f"SELECT count(*) FROM {table}")[0][0])  # type: ignore[call-overload]
+
+
+async def test_buckets_before_1970_are_on_the_epoch_grid_too(tmp_path: Path) -> None:
+    # Buckets are counted from the grid line at or before the range's start, so the count floors below zero too.
+    store = await EmbeddedTimeSeriesStore.open(tmp_path)
+    try:
+        await store.write([reading(t=m * MINUTE, temperature=float(m)) for m in (-31, -20, -16, -5, 3)])
+        found = await store.query(query(start=-25 * MINUTE, end=10 * MINUTE, bucket=QUARTER, aggregate=Aggregate.MIN))
+    finally:
+        await store.close()
+    assert [(p.timestamp_ms, p.value) for p in found] == [(-30 * MINUTE, -20.0), (-15 * MINUTE, -5.0), (0, 3.0)]
