@@ -68,7 +68,9 @@ class BusTelemetryEvents:
             if reading.anomalies:
                 message.anomalies.extend(sorted(reading.anomalies))
             seconds, millis = divmod(reading.timestamp_ms, 1000)
-            message.timestamp.seconds, message.timestamp.nanos = seconds, millis * 1_000_000
+            stamp = message.timestamp  # fetched once: each attribute access makes a new wrapper
+            stamp.seconds = seconds
+            stamp.nanos = millis * 1_000_000
         await self._bus.publish(READINGS_STORED, event, partition_key=readings[0].device_id)
 
     async def anomaly_detected(self, reading: Reading, metric: str, score: float) -> None:
