@@ -54,10 +54,13 @@ class SeenFilter:
         """Take note of datapoints just stored in ts_recent."""
         if not len(ts):
             return
-        np.maximum.at(self.high_water, device, ts)
-        d = device.astype(np.int64)
-        packable = (ts >= 0) & (ts < 1 << TIME_BITS) & (d < 1 << (63 - TIME_BITS))
-        self.recent.update(dict.fromkeys(((d[packable] << TIME_BITS) | ts[packable]).tolist()))
+        # A reading's datapoints are adjacent and share (device, time): one pair per reading, not per metric.
+        first = np.ones(len(ts), dtype=np.bool_)
+        first[1:] = (device[1:] != device[:-1]) | (ts[1:] != ts[:-1])
+        d, t = device[first].astype(np.int64), ts[first]
+        np.maximum.at(self.high_water, d, t)
+        packable = (t >= 0) & (t < 1 << TIME_BITS) & (d < 1 << (63 - TIME_BITS))
+        self.recent.update(dict.fromkeys(((d[packable] << TIME_BITS) | t[packable]).tolist()))
 
     def _grow(self, largest_device: int) -> None:
         if largest_device >= len(self.high_water):
