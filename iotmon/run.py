@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import os
 import signal
 from collections.abc import Sequence
 
@@ -14,6 +16,17 @@ from services.runtime.logging import configure_logging
 from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
 
 log = logging.getLogger("iotmon")
+
+
+def settle_garbage_collector() -> None:
+    """Move what start-up built (modules, descriptors, caches: ~120,000 objects for the mesh) out of the
+    collector's sight and collect young objects less often. Full collections otherwise walk all of it about
+    every 12,000 readings (~50 ms each, ~5 µs per reading ingested). IOTMON_GC=default keeps Python's own."""
+    if os.environ.get("IOTMON_GC", "tuned") == "default":
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
 
 
 def _backends(settings: RuntimeSettings) -> str:
@@ -28,6 +41,7 @@ async def up(settings: RuntimeSettings, gateway_port: int, log_level: str, witho
     ports = {name: 0 if gateway_port == 0 else DEFAULT_PORTS[name] for name in SERVICE_NAMES}
     services = [name for name in SERVICE_NAMES if name not in without]
     mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
+    settle_garbage_collector()
     stopping = watch_shutdown_signals()
     _print_banner(mesh, admin, services)
     return await _drain_on(stopping, mesh)
@@ -37,10 +51,12 @@ async def serve(settings: RuntimeSettings, service: str, port: int, log_level: s
     configure_logging(log_level)
     if service == "gateway":
         mesh = await start_mesh(settings, [], service_ports={}, gateway_port=port)
+        settle_garbage_collector()
         stopping = watch_shutdown_signals()
         print(f"gateway       {mesh.gateway_url}", flush=True)
     else:
         mesh = await start_mesh(settings, [service], service_ports={service: port}, gateway_port=None)
+        settle_garbage_collector()
         stopping = watch_shutdown_signals()
         print(f"{service:<13} {mesh.addresses[service]}", flush=True)
     return await _drain_on(stopping, mesh)

@@ -108,6 +108,8 @@ class _Subscription:
         return None if self.group is None else (self.group, self.pattern, self.partitioned)
 
 
+_Route = tuple[list[_Subscription], list[tuple[tuple[str, str, bool], list[_Subscription]]]]
+
 DEFAULT_ATTEMPTS = 3
 DEAD_LETTERS_KEPT = 1000
 
@@ -126,6 +128,8 @@ class InProcessBus:
         self._max_attempts = max(1, max_attempts)
         self._turns: dict[tuple[str, str, bool], int] = {}
         self._dead_letters: deque[DeadLetter] = deque(maxlen=DEAD_LETTERS_KEPT)
+        # routing key → (broadcast subscriptions, groups of members): matched once per key, not per publish.
+        self._routes: dict[str, _Route] = {}
 
     @property
     def partitions(self) -> int:
@@ -138,6 +142,7 @@ class InProcessBus:
 
     def subscribe(self, pattern: str, handler: Handler, *, group: str | None = None, partitioned: bool = False) -> None:
         self._subscriptions.append(_Subscription(pattern, handler, group, partitioned and group is not None))
+        self._routes.clear()
 
     async def start(self) -> None:
         return None
@@ -147,11 +152,13 @@ class InProcessBus:
 
     async def close(self) -> None:
         self._subscriptions.clear()
+        self._routes.clear()
 
     def has_subscribers(self, routing_key: str) -> bool:
         """Whether an event on this key would reach anyone: a publisher may skip building a costly event
         (telemetry.readings_stored carries every reading of a batch) that nobody in the process receives."""
-        return any(topic_matches(s.pattern, routing_key) for s in self._subscriptions)
+        broadcast, groups = self._route(routing_key)
+        return bool(broadcast or groups)
 
     async def publish(self, routing_key: str, event: Message, *, partition_key: str | None = None) -> None:
         payload = event.SerializeToString()
@@ -159,19 +166,27 @@ class InProcessBus:
         targets = self._targets(routing_key, partition)
         await asyncio.gather(*(self._deliver(s, routing_key, payload) for s in targets))
 
+    def _route(self, routing_key: str) -> _Route:
+        route = self._routes.get(routing_key)
+        if route is None:
+            broadcast: list[_Subscription] = []
+            members: dict[tuple[str, str, bool], list[_Subscription]] = {}
+            for subscription in self._subscriptions:
+                if not topic_matches(subscription.pattern, routing_key):
+                    continue
+                key = subscription.members_key
+                if key is None:
+                    broadcast.append(subscription)
+                else:
+                    members.setdefault(key, []).append(subscription)
+            route = self._routes[routing_key] = (broadcast, list(members.items()))
+        return route
+
     def _targets(self, routing_key: str, partition: int) -> list[_Subscription]:
         """Every broadcast subscriber, and one member of each group (partitioned: the partition's owner)."""
-        targets: list[_Subscription] = []
-        members: dict[tuple[str, str, bool], list[_Subscription]] = {}
-        for subscription in self._subscriptions:
-            if not topic_matches(subscription.pattern, routing_key):
-                continue
-            key = subscription.members_key
-            if key is None:
-                targets.append(subscription)
-            else:
-                members.setdefault(key, []).append(subscription)
-        for key, group in members.items():
+        broadcast, groups = self._route(routing_key)
+        targets = list(broadcast)
+        for key, group in groups:
             if key[2]:
                 targets.append(group[partition % len(group)])
             else:

@@ -35,10 +35,11 @@ def iso(ms: int) -> str:
 
 def record_payload(record: telemetry_pb2.TelemetryRecord) -> dict[str, Any]:
     """A typed record as the §4.1 JSON record; proto3's zero values stand for what was left out."""
+    data = record.data  # one attribute lookup: a comprehension over a upb map beats dict(map.items())
     return {
         "deviceId": record.device_id or None,
         "timestamp": record.timestamp or None,
-        "data": dict(record.data.items()),  # a third faster than dict(map) on upb maps
+        "data": {name: data[name] for name in data},
     }
 
 
