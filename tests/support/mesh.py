@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -81,26 +82,28 @@ def iotmon_serve(
 ) -> Iterator[ServedService]:
     """`iotmon serve <service>` as a child process (the deployed layout: one service per process)."""
     args = [sys.executable, "-m", "iotmon.cli", "serve", service, "--port", str(port), "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=os.environ | (env or {})
-    )
-    try:
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
+    # stderr goes to a file: shown when the service does not start, never a pipe that could fill up.
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True, env=os.environ | (env or {}))
         try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+            try:
+                assert proc.stdout is not None
+                line = proc.stdout.readline()
+            finally:
+                timer.cancel()
+            match = BANNER_LINE.match(line)
+            if not match or match.group("name") != service:
+                proc.wait(10)
+                errors.seek(0)
+                raise RuntimeError(f"iotmon serve {service} did not start: {line!r}\n{errors.read()[-4000:]}")
+            threading.Thread(target=lambda: list(proc.stdout or []), daemon=True).start()
+            yield ServedService(proc, match.group("value"))
         finally:
-            timer.cancel()
-        match = BANNER_LINE.match(line)
-        if not match or match.group("name") != service:
-            raise RuntimeError(f"iotmon serve {service} did not start: {line!r}")
-        threading.Thread(target=lambda: list(proc.stdout or []), daemon=True).start()
-        yield ServedService(proc, match.group("value"))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _read_banner(proc: subprocess.Popen[str], data_dir: Path, timeout: float) -> RunningMesh:
