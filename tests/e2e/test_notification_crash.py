@@ -22,7 +22,6 @@ import pytest
 from tests.e2e.test_alert_workflow import RULE, publish_readings, register, require_servers, sign_in, workflow_env
 from tests.support.mesh import iotmon_serve, iotmon_up
 from tests.support.rabbitmq import delete_namespace
-from tests.support.servers import free_port
 from tests.support.smtp import smtp_sink
 
 DEVICES = 60
@@ -54,9 +53,10 @@ def prefix() -> Iterator[str]:
 
 def test_sigkill_during_a_burst_sends_every_email_exactly_once(tmp_path: Path, prefix: str) -> None:
     require_servers()
-    notification_port = free_port()
     with smtp_sink() as smtp:
-        env = workflow_env(prefix, smtp) | {"IOTMON_NOTIFICATION_ADDR": f"127.0.0.1:{notification_port}"}
+        # Nothing in this test calls the notification service, so each start takes a free port of its own
+        # (a port picked in advance could be handed to one of the mesh's own `--port 0` services meanwhile).
+        env = workflow_env(prefix, smtp)
         with iotmon_up(tmp_path, env, without=["notification"]) as mesh:
             service_env = env | {"IOTMON_IDENTITY_ADDR": mesh.addresses["identity"]}
             api = sign_in(mesh)
@@ -65,18 +65,18 @@ def test_sigkill_during_a_burst_sends_every_email_exactly_once(tmp_path: Path, p
 
             # A first start declares the service's durable queue; while it is stopped the alerts of the
             # burst wait there, so the next start meets all of them at once.
-            with iotmon_serve("notification", tmp_path, notification_port, service_env) as declaring:
+            with iotmon_serve("notification", tmp_path, 0, service_env) as declaring:
                 declaring.process.terminate()
                 assert declaring.process.wait(30) == 0
             publish_readings(prefix, [(device_id, 45.0) for device_id in devices])
             wait_for_alerts(api, DEVICES)
-            with iotmon_serve("notification", tmp_path, notification_port, service_env) as first:
+            with iotmon_serve("notification", tmp_path, 0, service_env) as first:
                 smtp.wait_for(3, timeout=30)
                 first.process.kill()  # SIGKILL mid-burst: no drain, deliveries in flight unacknowledged
                 first.process.wait()
             mailed_before_restart = len(smtp.received())
 
-            with iotmon_serve("notification", tmp_path, notification_port, service_env):
+            with iotmon_serve("notification", tmp_path, 0, service_env):
                 smtp.wait_for(DEVICES, timeout=60)
                 time.sleep(2)  # anything still arriving would be a duplicate
             alerts = httpx.get(
