@@ -23,7 +23,7 @@ from tests.e2e.spec_payloads import REGISTER_DEVICE
 from tests.support.mesh import RunningMesh, iotmon_up
 from tests.support.rabbitmq import AMQP_URL, delete_namespace
 from tests.support.servers import require_server
-from tests.support.smtp import SmtpSink, smtp_sink
+from tests.support.smtp import SmtpInbox, smtp_server
 
 RULE = {
     "name": "High Temperature Alert",
@@ -38,7 +38,7 @@ RULE = {
 }
 
 
-def workflow_env(prefix: str, smtp: SmtpSink) -> dict[str, str]:
+def workflow_env(prefix: str, smtp: SmtpInbox) -> dict[str, str]:
     """RabbitMQ bus on an exchange of its own, MQTT on a topic prefix of its own, email over SMTP."""
     return {
         "IOTMON_AMQP_URL": AMQP_URL,
@@ -58,8 +58,8 @@ def require_servers() -> None:
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpSink]:
-    with smtp_sink() as sink:
+def smtp() -> Iterator[SmtpInbox]:
+    with smtp_server() as sink:
         yield sink
 
 
@@ -71,7 +71,7 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def workflow_mesh(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink, prefix: str) -> Iterator[RunningMesh]:
+def workflow_mesh(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpInbox, prefix: str) -> Iterator[RunningMesh]:
     require_servers()
     with iotmon_up(Path(tmp_path_factory.mktemp("workflow")), workflow_env(prefix, smtp)) as running:
         yield running
@@ -123,7 +123,7 @@ def register(api: httpx.Client, serial: str) -> str:
 
 
 def test_device_registration_to_alert_acknowledged_and_resolved(
-    workflow_mesh: RunningMesh, smtp: SmtpSink, prefix: str
+    workflow_mesh: RunningMesh, smtp: SmtpInbox, prefix: str
 ) -> None:
     api = sign_in(workflow_mesh)
     me = api.get("/users/me").json()
@@ -196,7 +196,7 @@ def test_device_registration_to_alert_acknowledged_and_resolved(
 
 
 def test_a_second_reading_above_the_threshold_does_not_raise_a_second_alert(
-    workflow_mesh: RunningMesh, smtp: SmtpSink, prefix: str
+    workflow_mesh: RunningMesh, smtp: SmtpInbox, prefix: str
 ) -> None:
     api = sign_in(workflow_mesh)
     device_id = register(api, f"SN-{prefix}-dedup")

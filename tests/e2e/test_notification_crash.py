@@ -22,7 +22,7 @@ import pytest
 from tests.e2e.test_alert_workflow import RULE, publish_readings, register, require_servers, sign_in, workflow_env
 from tests.support.mesh import iotmon_serve, iotmon_up
 from tests.support.rabbitmq import delete_namespace
-from tests.support.smtp import smtp_sink
+from tests.support.smtp import smtp_server
 
 DEVICES = 60
 
@@ -53,7 +53,7 @@ def prefix() -> Iterator[str]:
 
 def test_sigkill_during_a_burst_sends_every_email_exactly_once(tmp_path: Path, prefix: str) -> None:
     require_servers()
-    with smtp_sink() as smtp:
+    with smtp_server() as smtp:
         # Nothing in this test calls the notification service, so each start takes a free port of its own
         # (a port picked in advance could be handed to one of the mesh's own `--port 0` services meanwhile).
         env = workflow_env(prefix, smtp)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.notification.support import SmtpInbox, smtp_server
+from tests.support.smtp import SmtpInbox, smtp_server
 
 
 @pytest.fixture

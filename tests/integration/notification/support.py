@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from typing import Any
 
-from aiosmtpd.controller import Controller
 from iot.alerting.v1 import alerting_pb2, events_pb2
 from iot.common.v1 import common_pb2
 from starlette.applications import Starlette
@@ -22,63 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.notification.domain.model import ChannelPreferences, QuietHours, Recipient
-from tests.support.servers import free_port
 from tests.support.uvicorn import serving_app
 
 ORG = "org-notify"
 TRIGGERED_AT = datetime(2025, 11, 15, 15, 0, tzinfo=UTC)
-
-
-@dataclass
-class SmtpInbox:
-    """What the SMTP server accepted; addresses in `refuse` get a 550 at RCPT, in `defer` a 451, and
-    messages to `refuse_data` a 554 after their data."""
-
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-    defer: set[str] = field(default_factory=set)
-    refuse_data: set[str] = field(default_factory=set)
-
-    @property
-    def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if address in str(m["To"])]
-
-
-class _Handler:
-    def __init__(self, inbox: SmtpInbox):
-        self._inbox = inbox
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address in self._inbox.refuse:
-            return "550 5.1.1 no such user"
-        if address in self._inbox.defer:
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if set(envelope.rcpt_tos) & self._inbox.refuse_data:
-            return "554 5.7.1 message refused"
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self._inbox.messages.append(message)
-        return "250 2.0.0 queued"
-
-
-@contextmanager
-def smtp_server() -> Iterator[SmtpInbox]:
-    inbox = SmtpInbox("127.0.0.1", free_port())
-    controller = Controller(_Handler(inbox), hostname=inbox.host, port=inbox.port)
-    controller.start()
-    try:
-        yield inbox
-    finally:
-        controller.stop()
 
 
 class FakeUserDirectory:

@@ -24,8 +24,9 @@ import pytest
 from services.notification.adapters.bus_events import ALERT_TRIGGERED
 from services.runtime.bus_rabbitmq import RabbitMqBus
 from services.runtime.bus_topology import RabbitMqOptions, dead_queue, group_queue
-from tests.integration.notification.support import SmtpInbox, alert_triggered, smtp_server
+from tests.integration.notification.support import alert_triggered
 from tests.support.servers import require_server
+from tests.support.smtp import smtp_server
 
 pytestmark = pytest.mark.needs_server
 
@@ -52,13 +53,6 @@ def worker(env: dict[str, str], stderr: Path) -> Iterator[subprocess.Popen[str]]
         if process.poll() is None:
             process.terminate()
             process.wait(10)
-
-
-def wait_for(inbox: SmtpInbox, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while len(inbox.messages) < count:
-        assert time.monotonic() < deadline, f"{len(inbox.messages)} of {count} emails within {timeout} s"
-        time.sleep(0.02)
 
 
 async def publish_burst(exchange: str) -> None:
@@ -96,17 +90,17 @@ def test_sigkill_mid_burst_mails_every_alert_once_per_user(tmp_path: Path) -> No
         try:
             with worker(env, tmp_path / "worker.log") as first:
                 asyncio.run(publish_burst(env["CRASH_EXCHANGE"]))
-                wait_for(inbox, 10, timeout=30)
+                inbox.wait_for(10, timeout=30)
                 first.kill()  # SIGKILL: no drain, in-flight events unacknowledged, rows left pending
                 first.wait()
-            before_restart = len(inbox.messages)
+            before_restart = len(inbox.received())
             with worker(env, tmp_path / "worker.log"):
-                wait_for(inbox, ALERTS * len(USERS), timeout=60)
+                inbox.wait_for(ALERTS * len(USERS), timeout=60)
                 time.sleep(1.5)  # anything arriving now would be a duplicate
         finally:
             asyncio.run(delete_queues(group))
 
-    mailed = Counter((str(m["To"]), str(m["Message-ID"])) for m in inbox.messages)
+    mailed = Counter((str(m["To"]), str(m["Message-ID"])) for m in inbox.received())
     assert before_restart < ALERTS * len(USERS), "the kill must happen mid-burst"
     assert len(mailed) == ALERTS * len(USERS)
     duplicates = {key: n for key, n in mailed.items() if n > 1}

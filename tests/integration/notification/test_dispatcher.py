@@ -35,12 +35,12 @@ from services.notification.ports import Senders
 from services.runtime.bus import InProcessBus
 from tests.integration.notification.support import (
     FakeUserDirectory,
-    SmtpInbox,
     WebhookReceiver,
     alert_triggered,
     serving,
     user,
 )
+from tests.support.smtp import SmtpInbox
 
 SECRET = b"s3cret"
 # 03:00 in New York: inside 22:00–08:00.

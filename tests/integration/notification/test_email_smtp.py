@@ -7,7 +7,7 @@ import pytest
 from services.notification.adapters.email_smtp import SmtpEmailSender, SmtpServer
 from services.notification.domain.errors import DeliveryFailed
 from services.notification.domain.messages import EmailContent
-from tests.integration.notification.support import SmtpInbox, smtp_server
+from tests.support.smtp import SmtpInbox, smtp_server
 
 CONTENT = EmailContent(subject="[WARNING] High Temperature Alert", text="plain body", html="<p>html body</p>")
 

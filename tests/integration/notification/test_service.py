@@ -28,8 +28,9 @@ from services.runtime.server import start_grpc_server
 from services.runtime.service import BuildContext
 from services.runtime.settings import RuntimeSettings
 from tests.integration.identity.test_identity_grpc import ADMIN_EMAIL, ADMIN_PASSWORD, ORG, serve
-from tests.integration.notification.support import SmtpInbox, alert_triggered
+from tests.integration.notification.support import alert_triggered
 from tests.support.moto import REGION
+from tests.support.smtp import SmtpInbox
 
 
 @dataclass
