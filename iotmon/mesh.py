@@ -104,10 +104,11 @@ async def start_mesh(
             built = await load_bootstrap(name)(ctx)
             mesh.servers.append(await bound[name].start(built.registrations))
             mesh.tasks.extend(asyncio.create_task(job()) for job in built.background)
-        # Ready means subscribed: an event published once the banner is out must find every queue bound.
-        await bus.wait_subscribed()
         if gateway_port is not None:
             await _start_gateway(mesh, verifier, gateway_port, bus)
+        # Ready means subscribed (the services' bootstraps and the gateway's WebSocket hub): an event
+        # published once the banner is out must find every queue bound.
+        await bus.wait_subscribed()
     except BaseException:
         await mesh.stop()
         raise
@@ -142,6 +143,5 @@ async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int, bus: Ev
             raise RuntimeError("the gateway stopped during start-up")
         await asyncio.sleep(0.01)
     mesh.gateway_task = task
-    await bus.wait_subscribed()  # the WebSocket hub subscribed in the app's lifespan
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     mesh.gateway_url = f"http://{host}:{sock.getsockname()[1]}"

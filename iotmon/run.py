@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
-import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from iotmon.demo import DemoAdmin
 from iotmon.mesh import Mesh, start_mesh
@@ -41,28 +39,25 @@ async def up(settings: RuntimeSettings, gateway_port: int, log_level: str, witho
     ports = {name: 0 if gateway_port == 0 else DEFAULT_PORTS[name] for name in SERVICE_NAMES}
     services = [name for name in SERVICE_NAMES if name not in without]
     mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
-    settle_garbage_collector()
-    stopping = watch_shutdown_signals()
-    _print_banner(mesh, admin, services)
-    return await _drain_on(stopping, mesh)
+    return await _serve_until_signal(mesh, lambda: _print_banner(mesh, admin, services))
 
 
 async def serve(settings: RuntimeSettings, service: str, port: int, log_level: str) -> int:
     configure_logging(log_level)
     if service == "gateway":
         mesh = await start_mesh(settings, [], service_ports={}, gateway_port=port)
-        settle_garbage_collector()
-        stopping = watch_shutdown_signals()
-        print(f"gateway       {mesh.gateway_url}", flush=True)
+        banner = f"gateway       {mesh.gateway_url}"
     else:
         mesh = await start_mesh(settings, [service], service_ports={service: port}, gateway_port=None)
-        settle_garbage_collector()
-        stopping = watch_shutdown_signals()
-        print(f"{service:<13} {mesh.addresses[service]}", flush=True)
-    return await _drain_on(stopping, mesh)
+        banner = f"{service:<13} {mesh.addresses[service]}"
+    return await _serve_until_signal(mesh, lambda: print(banner, flush=True))
 
 
-async def _drain_on(stopping: asyncio.Future[signal.Signals], mesh: Mesh) -> int:
+async def _serve_until_signal(mesh: Mesh, announce_ready: Callable[[], None]) -> int:
+    """Settle the collector, catch SIGINT/SIGTERM, only then say ready; drain on the first signal."""
+    settle_garbage_collector()
+    stopping = watch_shutdown_signals()
+    announce_ready()
     received = await stopping
     log.warning("draining", extra={"signal": received.name})
     await mesh.stop()

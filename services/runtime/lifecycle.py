@@ -30,7 +30,3 @@ def watch_shutdown_signals() -> asyncio.Future[signal.Signals]:
 
     received.add_done_callback(restore)
     return received
-
-
-async def wait_for_shutdown_signal() -> signal.Signals:
-    return await watch_shutdown_signals()
