@@ -47,7 +47,7 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         os.environ["IOTMON_DATA_DIR"] = str(args.data_dir.resolve())
     settings = RuntimeSettings()
     address = args.address or settings.telemetry_addr
-    key = settings.data_dir / "keys" / KEY_FILE_NAME
+    key = settings.keys_dir / KEY_FILE_NAME
     if settings.service_token_file is None and not key.exists():
         sys.stderr.write(f"iotmon dlq: no signing key at {key}; pass --data-dir or set IOTMON_SERVICE_TOKEN_FILE\n")
         return 2

@@ -153,7 +153,7 @@ async def _cognito_provider(ctx: BuildContext, settings: IdentitySettings) -> Id
 
 def _local_signing_key(settings: RuntimeSettings) -> LocalSigningKey:
     """The data directory's signing key (created on first use), with its public half published for verifiers."""
-    key = LocalSigningKey.load_or_create(settings.data_dir / "keys")
+    key = LocalSigningKey.load_or_create(settings.keys_dir)
     key.publish(settings.jwks_path)
     return key
 

@@ -41,7 +41,7 @@ class ServiceTokens:
 
     def _mint(self) -> tuple[str, float]:
         if self._key is None:
-            self._key = LocalSigningKey.load_or_create(self._settings.data_dir / "keys")
+            self._key = LocalSigningKey.load_or_create(self._settings.keys_dir)
             self._key.publish(self._settings.service_jwks_path or self._settings.jwks_path)
         now = int(time.time())
         claims = {

@@ -64,6 +64,11 @@ class RuntimeSettings(BaseSettings):
         return value
 
     @property
+    def keys_dir(self) -> Path:
+        """Where the embedded issuer keeps its signing key (services sign their own tokens with it too)."""
+        return self.data_dir / "keys"
+
+    @property
     def jwks_path(self) -> Path:
         """The embedded issuer publishes its public keys here; verifiers read them when no URL is set."""
-        return self.data_dir / "keys" / "jwks.json"
+        return self.keys_dir / "jwks.json"
