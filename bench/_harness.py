@@ -75,10 +75,13 @@ def iotmon_bin() -> str:
 
 @contextmanager
 def iotmon_serve(service: str, port: int, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    """`iotmon serve <service>` in its own process, as one pod of the Kubernetes deployment."""
+    """`iotmon serve <service>` in its own process, as one pod of the Kubernetes deployment; returns once
+    the service printed its address line, which it does when ready (its bus subscriptions bound)."""
     args = [iotmon_bin(), "serve", service, "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
-    with process(args, stdout=subprocess.DEVNULL, env=os.environ | (env or {})):
-        wait_for_port(port)
+    with process(args, stdout=subprocess.PIPE, env=os.environ | (env or {})) as proc:
+        assert proc.stdout is not None
+        if not proc.stdout.readline():
+            raise RuntimeError(f"iotmon serve {service} did not start")
         yield
 
 

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +38,7 @@ from websockets.asyncio.client import ClientConnection, connect
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
-from _harness import free_port, iotmon_bin, iotmon_up, process  # noqa: E402
+from _harness import free_port, iotmon_serve, iotmon_up  # noqa: E402
 from ingest_batch import mint_token, register_devices  # noqa: E402
 
 from tests.support.rabbitmq import AMQP_URL, delete_namespace  # noqa: E402
@@ -212,14 +210,10 @@ async def measure(args: argparse.Namespace, gateway: str, data_dir: Path) -> Non
 def deployed_layout(data_dir: Path, env: dict[str, str]) -> Iterator[str]:
     """One `iotmon serve` process per service and one for the gateway; yields the gateway URL."""
     ports = {name: free_port() for name in (*DEPLOYED, "gateway")}
-    env = os.environ | env | {f"IOTMON_{name.upper()}_ADDR": f"127.0.0.1:{ports[name]}" for name in DEPLOYED}
+    env = env | {f"IOTMON_{name.upper()}_ADDR": f"127.0.0.1:{ports[name]}" for name in DEPLOYED}
     with ExitStack() as stack:
         for name in (*DEPLOYED, "gateway"):
-            args = [iotmon_bin(), "serve", name, "--port", str(ports[name]), "--data-dir", str(data_dir)]
-            proc = stack.enter_context(process([*args, "--log-level", "WARNING"], stdout=subprocess.PIPE, env=env))
-            assert proc.stdout is not None
-            if not proc.stdout.readline():  # the line comes once the service is ready (and subscribed)
-                raise RuntimeError(f"iotmon serve {name} did not start")
+            stack.enter_context(iotmon_serve(name, ports[name], data_dir, env))
         yield f"http://127.0.0.1:{ports['gateway']}"
 
 
