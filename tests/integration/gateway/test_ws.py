@@ -14,14 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 from google.protobuf.message import Message
 from iot.alerting.v1 import alerting_pb2
 from iot.alerting.v1 import events_pb2 as alerting_events
 from iot.device.v1 import device_pb2
 from iot.device.v1 import events_pb2 as device_events
 from iot.telemetry.v1 import events_pb2 as telemetry_events
-from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -41,6 +39,7 @@ from tests.integration.gateway.conftest import registrations
 from tests.integration.gateway.fakes import FakeDevices, Recorder
 from tests.support.servers import free_port
 from tests.support.tokens import TokenMinter
+from tests.support.uvicorn import serving_app
 
 RECEIVE_TIMEOUT = 5.0
 
@@ -92,28 +91,10 @@ async def hub_under_test(
     )
     port = free_port()
     try:
-        async with _uvicorn(app, port, **uvicorn_options):
+        async with serving_app(app, port=port, lifespan="on", **uvicorn_options):
             yield HubUnderTest(port, bus, app.state.realtime.hub, devices, recorder, minter, server)
     finally:
         await server.stop(0)
-
-
-@asynccontextmanager
-async def _uvicorn(app: Starlette, port: int, **options: Any) -> AsyncIterator[None]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False, **options
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 def client(url: str, **options: Any) -> connect:
