@@ -92,9 +92,11 @@ def publish_readings(prefix: str, readings: list[tuple[str, float]]) -> None:
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     try:
-        for device_id, temperature in readings:
-            now_ms = int(time.time() * 1000) + len(readings)  # distinct per message: one ms may hold several
-            reading = {"deviceId": device_id, "timestamp": now_ms, "data": {"temperature": temperature}}
+        first_ms = int(time.time() * 1000)
+        for index, (device_id, temperature) in enumerate(readings):
+            # Distinct per message (one millisecond may hold several), so a device's later readings are new
+            # readings, not duplicates the store drops.
+            reading = {"deviceId": device_id, "timestamp": first_ms + index, "data": {"temperature": temperature}}
             client.publish(f"{prefix}/{device_id}/telemetry", orjson.dumps(reading), qos=1).wait_for_publish(10)
     finally:
         client.disconnect()
