@@ -27,19 +27,23 @@ from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
 from iot.firmware.v1 import firmware_pb2 as iot_dot_firmware_dot_v1_dot_firmware__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ciot/firmware/v1/events.proto\x12\x0fiot.firmware.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1eiot/firmware/v1/firmware.proto\"c\n\x10\x46irmwareUploaded\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x13\n\x0b\x66irmware_id\x18\x02 \x01(\t\x12\x12\n\nobject_key\x18\x03 \x01(\t\"h\n\x11\x46irmwareValidated\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12+\n\x08\x66irmware\x18\x02 \x01(\x0b\x32\x19.iot.firmware.v1.Firmware\"\xb5\x01\n\x10JobStatusChanged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x15\n\rdeployment_id\x18\x03 \x01(\t\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12/\n\x0breported_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x11\x44\x65ploymentChanged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12/\n\ndeployment\x18\x02 \x01(\x0b\x32\x1b.iot.firmware.v1.Deploymentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ciot/firmware/v1/events.proto\x12\x0fiot.firmware.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1eiot/firmware/v1/firmware.proto\"q\n\x10\x46irmwareUploaded\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x13\n\x0b\x66irmware_id\x18\x02 \x01(\t\x12\x12\n\nobject_key\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x01\"h\n\x11\x46irmwareValidated\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12+\n\x08\x66irmware\x18\x02 \x01(\x0b\x32\x19.iot.firmware.v1.Firmware\"\xe6\x02\n\x10JobStatusChanged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x15\n\rdeployment_id\x18\x03 \x01(\t\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12/\n\x0breported_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x66irmware_version\x18\x07 \x01(\t\x12\x11\n\toperation\x18\x08 \x01(\t\x12L\n\x0estatus_details\x18\t \x03(\x0b\x32\x34.iot.firmware.v1.JobStatusChanged.StatusDetailsEntry\x1a\x34\n\x12StatusDetailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x11\x44\x65ploymentChanged\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12/\n\ndeployment\x18\x02 \x01(\x0b\x32\x1b.iot.firmware.v1.Deploymentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'iot.firmware.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_JOBSTATUSCHANGED_STATUSDETAILSENTRY']._loaded_options = None
+  _globals['_JOBSTATUSCHANGED_STATUSDETAILSENTRY']._serialized_options = b'8\001'
   _globals['_FIRMWAREUPLOADED']._serialized_start=142
-  _globals['_FIRMWAREUPLOADED']._serialized_end=241
-  _globals['_FIRMWAREVALIDATED']._serialized_start=243
-  _globals['_FIRMWAREVALIDATED']._serialized_end=347
-  _globals['_JOBSTATUSCHANGED']._serialized_start=350
-  _globals['_JOBSTATUSCHANGED']._serialized_end=531
-  _globals['_DEPLOYMENTCHANGED']._serialized_start=533
-  _globals['_DEPLOYMENTCHANGED']._serialized_end=641
+  _globals['_FIRMWAREUPLOADED']._serialized_end=255
+  _globals['_FIRMWAREVALIDATED']._serialized_start=257
+  _globals['_FIRMWAREVALIDATED']._serialized_end=361
+  _globals['_JOBSTATUSCHANGED']._serialized_start=364
+  _globals['_JOBSTATUSCHANGED']._serialized_end=722
+  _globals['_JOBSTATUSCHANGED_STATUSDETAILSENTRY']._serialized_start=670
+  _globals['_JOBSTATUSCHANGED_STATUSDETAILSENTRY']._serialized_end=722
+  _globals['_DEPLOYMENTCHANGED']._serialized_start=724
+  _globals['_DEPLOYMENTCHANGED']._serialized_end=832
 # @@protoc_insertion_point(module_scope)

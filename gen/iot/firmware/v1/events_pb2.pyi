@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from iot.common.v1 import common_pb2 as _common_pb2
 from iot.firmware.v1 import firmware_pb2 as _firmware_pb2
 import builtins as _builtins
@@ -28,8 +30,11 @@ class FirmwareUploaded(_message.Message):
     META_FIELD_NUMBER: _builtins.int
     FIRMWARE_ID_FIELD_NUMBER: _builtins.int
     OBJECT_KEY_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
     firmware_id: _builtins.str
     object_key: _builtins.str
+    size: _builtins.float
+    """Size in bytes as stored; 0 when the store did not say."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     def __init__(
@@ -38,10 +43,11 @@ class FirmwareUploaded(_message.Message):
         meta: _common_pb2.EventMeta | None = ...,
         firmware_id: _builtins.str = ...,
         object_key: _builtins.str = ...,
+        size: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["firmware_id", b"firmware_id", "meta", b"meta", "object_key", b"object_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["firmware_id", b"firmware_id", "meta", b"meta", "object_key", b"object_key", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -79,21 +85,50 @@ class JobStatusChanged(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class StatusDetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     META_FIELD_NUMBER: _builtins.int
     JOB_ID_FIELD_NUMBER: _builtins.int
     DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     REPORTED_AT_FIELD_NUMBER: _builtins.int
+    FIRMWARE_VERSION_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    STATUS_DETAILS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     deployment_id: _builtins.str
     device_id: _builtins.str
     status: _builtins.str
     """QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, REJECTED, TIMED_OUT or CANCELED."""
+    firmware_version: _builtins.str
+    """The version the job installs (for rollback jobs: the version reinstalled)."""
+    operation: _builtins.str
+    """install or rollback."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
     def reported_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def status_details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
         self,
         *,
@@ -103,10 +138,13 @@ class JobStatusChanged(_message.Message):
         device_id: _builtins.str = ...,
         status: _builtins.str = ...,
         reported_at: _timestamp_pb2.Timestamp | None = ...,
+        firmware_version: _builtins.str = ...,
+        operation: _builtins.str = ...,
+        status_details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "reported_at", b"reported_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "device_id", b"device_id", "job_id", b"job_id", "meta", b"meta", "reported_at", b"reported_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment_id", b"deployment_id", "device_id", b"device_id", "firmware_version", b"firmware_version", "job_id", b"job_id", "meta", b"meta", "operation", b"operation", "reported_at", b"reported_at", "status", b"status", "status_details", b"status_details"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -389,6 +389,11 @@ class Deployment(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     HALT_REASON_FIELD_NUMBER: _builtins.int
+    SUCCESS_THRESHOLD_FIELD_NUMBER: _builtins.int
+    JOB_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_RETRIES_FIELD_NUMBER: _builtins.int
+    SCHEDULED_START_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
     deployment_id: _builtins.str
     firmware_id: _builtins.str
     firmware_version: _builtins.str
@@ -397,6 +402,10 @@ class Deployment(_message.Message):
     status: _builtins.str
     """scheduled, in_progress, completed, halted, cancelled or rolled_back."""
     halt_reason: _builtins.str
+    success_threshold: _builtins.float
+    job_timeout_seconds: _builtins.int
+    max_retries: _builtins.int
+    created_by: _builtins.str
     @_builtins.property
     def progress(self) -> Global___DeploymentProgress: ...
     @_builtins.property
@@ -407,6 +416,8 @@ class Deployment(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def scheduled_start(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -421,14 +432,24 @@ class Deployment(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
         halt_reason: _builtins.str | None = ...,
+        success_threshold: _builtins.float = ...,
+        job_timeout_seconds: _builtins.int = ...,
+        max_retries: _builtins.int = ...,
+        scheduled_start: _timestamp_pb2.Timestamp | None = ...,
+        created_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_halt_reason", b"_halt_reason", "completed_at", b"completed_at", "created_at", b"created_at", "halt_reason", b"halt_reason", "progress", b"progress", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_halt_reason", b"_halt_reason", "_scheduled_start", b"_scheduled_start", "completed_at", b"completed_at", "created_at", b"created_at", "halt_reason", b"halt_reason", "progress", b"progress", "scheduled_start", b"scheduled_start", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_halt_reason", b"_halt_reason", "batches", b"batches", "completed_at", b"completed_at", "created_at", b"created_at", "deployment_id", b"deployment_id", "firmware_id", b"firmware_id", "firmware_version", b"firmware_version", "halt_reason", b"halt_reason", "progress", b"progress", "started_at", b"started_at", "status", b"status", "strategy", b"strategy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_halt_reason", b"_halt_reason", "_scheduled_start", b"_scheduled_start", "batches", b"batches", "completed_at", b"completed_at", "created_at", b"created_at", "created_by", b"created_by", "deployment_id", b"deployment_id", "firmware_id", b"firmware_id", "firmware_version", b"firmware_version", "halt_reason", b"halt_reason", "job_timeout_seconds", b"job_timeout_seconds", "max_retries", b"max_retries", "progress", b"progress", "scheduled_start", b"scheduled_start", "started_at", b"started_at", "status", b"status", "strategy", b"strategy", "success_threshold", b"success_threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__halt_reason: _TypeAlias = _typing.Literal["halt_reason"]  # noqa: Y015
     _WhichOneofArgType__halt_reason: _TypeAlias = _typing.Literal["_halt_reason", b"_halt_reason"]  # noqa: Y015
+    _WhichOneofReturnType__scheduled_start: _TypeAlias = _typing.Literal["scheduled_start"]  # noqa: Y015
+    _WhichOneofArgType__scheduled_start: _TypeAlias = _typing.Literal["_scheduled_start", b"_scheduled_start"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__halt_reason) -> _WhichOneofReturnType__halt_reason | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scheduled_start) -> _WhichOneofReturnType__scheduled_start | None: ...
 
 Global___Deployment: _TypeAlias = Deployment  # noqa: Y015
 
@@ -443,9 +464,18 @@ class CreateDeploymentRequest(_message.Message):
     STRATEGY_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
+    SUCCESS_THRESHOLD_FIELD_NUMBER: _builtins.int
+    JOB_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_RETRIES_FIELD_NUMBER: _builtins.int
     firmware_id: _builtins.str
     strategy: _builtins.str
     batch_size: _builtins.int
+    success_threshold: _builtins.float
+    """Beyond the spec: a finished batch below this success rate (percent, default 95) halts the rollout."""
+    job_timeout_seconds: _builtins.int
+    """Beyond the spec: a device silent for this long after its job was sent becomes TIMED_OUT (default 600)."""
+    max_retries: _builtins.int
+    """Beyond the spec: how many times a failed or timed-out job is sent again before it counts as failed (default 1)."""
     @_builtins.property
     def target_devices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -458,12 +488,26 @@ class CreateDeploymentRequest(_message.Message):
         strategy: _builtins.str = ...,
         batch_size: _builtins.int = ...,
         schedule: Global___DeploymentSchedule | None = ...,
+        success_threshold: _builtins.float | None = ...,
+        job_timeout_seconds: _builtins.int | None = ...,
+        max_retries: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_job_timeout_seconds", b"_job_timeout_seconds", "_max_retries", b"_max_retries", "_success_threshold", b"_success_threshold", "job_timeout_seconds", b"job_timeout_seconds", "max_retries", b"max_retries", "schedule", b"schedule", "success_threshold", b"success_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "firmware_id", b"firmware_id", "schedule", b"schedule", "strategy", b"strategy", "target_devices", b"target_devices"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_job_timeout_seconds", b"_job_timeout_seconds", "_max_retries", b"_max_retries", "_success_threshold", b"_success_threshold", "batch_size", b"batch_size", "firmware_id", b"firmware_id", "job_timeout_seconds", b"job_timeout_seconds", "max_retries", b"max_retries", "schedule", b"schedule", "strategy", b"strategy", "success_threshold", b"success_threshold", "target_devices", b"target_devices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__job_timeout_seconds: _TypeAlias = _typing.Literal["job_timeout_seconds"]  # noqa: Y015
+    _WhichOneofArgType__job_timeout_seconds: _TypeAlias = _typing.Literal["_job_timeout_seconds", b"_job_timeout_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
+    _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
+    _WhichOneofReturnType__success_threshold: _TypeAlias = _typing.Literal["success_threshold"]  # noqa: Y015
+    _WhichOneofArgType__success_threshold: _TypeAlias = _typing.Literal["_success_threshold", b"_success_threshold"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__job_timeout_seconds) -> _WhichOneofReturnType__job_timeout_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_retries) -> _WhichOneofReturnType__max_retries | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__success_threshold) -> _WhichOneofReturnType__success_threshold | None: ...
 
 Global___CreateDeploymentRequest: _TypeAlias = CreateDeploymentRequest  # noqa: Y015
 
@@ -698,3 +742,303 @@ class RollbackDeploymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RollbackDeploymentResponse: _TypeAlias = RollbackDeploymentResponse  # noqa: Y015
+
+@_typing.final
+class JobExecution(_message.Message):
+    """JobExecution is one device's part of a deployment, modelled on an AWS IoT Jobs job execution."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class StatusDetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    FIRMWARE_ID_FIELD_NUMBER: _builtins.int
+    FIRMWARE_VERSION_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_DETAILS_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    VERSION_NUMBER_FIELD_NUMBER: _builtins.int
+    DOWNLOAD_URL_FIELD_NUMBER: _builtins.int
+    CHECKSUM_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
+    QUEUED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    deployment_id: _builtins.str
+    device_id: _builtins.str
+    batch_id: _builtins.int
+    firmware_id: _builtins.str
+    firmware_version: _builtins.str
+    operation: _builtins.str
+    """install, or rollback (reinstall previous_version)."""
+    status: _builtins.str
+    """QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, REJECTED, TIMED_OUT or CANCELED."""
+    attempt: _builtins.int
+    """How many times the job has been sent (1 on the first try)."""
+    version_number: _builtins.int
+    """Increases on every status change; a report may name the version it expects (optimistic concurrency)."""
+    download_url: _builtins.str
+    """Where the device downloads the image, its SHA-256 and size in bytes."""
+    checksum: _builtins.str
+    size: _builtins.float
+    previous_version: _builtins.str
+    @_builtins.property
+    def status_details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def queued_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        deployment_id: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        batch_id: _builtins.int = ...,
+        firmware_id: _builtins.str = ...,
+        firmware_version: _builtins.str = ...,
+        operation: _builtins.str = ...,
+        status: _builtins.str = ...,
+        status_details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        attempt: _builtins.int = ...,
+        version_number: _builtins.int = ...,
+        download_url: _builtins.str = ...,
+        checksum: _builtins.str = ...,
+        size: _builtins.float = ...,
+        previous_version: _builtins.str | None = ...,
+        queued_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "previous_version", b"previous_version", "queued_at", b"queued_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version", "attempt", b"attempt", "batch_id", b"batch_id", "checksum", b"checksum", "deployment_id", b"deployment_id", "device_id", b"device_id", "download_url", b"download_url", "firmware_id", b"firmware_id", "firmware_version", b"firmware_version", "job_id", b"job_id", "operation", b"operation", "previous_version", b"previous_version", "queued_at", b"queued_at", "size", b"size", "status", b"status", "status_details", b"status_details", "updated_at", b"updated_at", "version_number", b"version_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__previous_version: _TypeAlias = _typing.Literal["previous_version"]  # noqa: Y015
+    _WhichOneofArgType__previous_version: _TypeAlias = _typing.Literal["_previous_version", b"_previous_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__previous_version) -> _WhichOneofReturnType__previous_version | None: ...
+
+Global___JobExecution: _TypeAlias = JobExecution  # noqa: Y015
+
+@_typing.final
+class ListDeploymentJobsRequest(_message.Message):
+    """ListDeploymentJobsRequest pages through a deployment's jobs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPLOYMENT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    deployment_id: _builtins.str
+    status: _builtins.str
+    batch_id: _builtins.int
+    page: _builtins.int
+    page_size: _builtins.int
+    def __init__(
+        self,
+        *,
+        deployment_id: _builtins.str = ...,
+        status: _builtins.str | None = ...,
+        batch_id: _builtins.int | None = ...,
+        page: _builtins.int | None = ...,
+        page_size: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_batch_id", b"_batch_id", "_page", b"_page", "_page_size", b"_page_size", "_status", b"_status", "batch_id", b"batch_id", "page", b"page", "page_size", b"page_size", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_batch_id", b"_batch_id", "_page", b"_page", "_page_size", b"_page_size", "_status", b"_status", "batch_id", b"batch_id", "deployment_id", b"deployment_id", "page", b"page", "page_size", b"page_size", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__batch_id: _TypeAlias = _typing.Literal["batch_id"]  # noqa: Y015
+    _WhichOneofArgType__batch_id: _TypeAlias = _typing.Literal["_batch_id", b"_batch_id"]  # noqa: Y015
+    _WhichOneofReturnType__page: _TypeAlias = _typing.Literal["page"]  # noqa: Y015
+    _WhichOneofArgType__page: _TypeAlias = _typing.Literal["_page", b"_page"]  # noqa: Y015
+    _WhichOneofReturnType__page_size: _TypeAlias = _typing.Literal["page_size"]  # noqa: Y015
+    _WhichOneofArgType__page_size: _TypeAlias = _typing.Literal["_page_size", b"_page_size"]  # noqa: Y015
+    _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
+    _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__batch_id) -> _WhichOneofReturnType__batch_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__page) -> _WhichOneofReturnType__page | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__page_size) -> _WhichOneofReturnType__page_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
+
+Global___ListDeploymentJobsRequest: _TypeAlias = ListDeploymentJobsRequest  # noqa: Y015
+
+@_typing.final
+class ListDeploymentJobsResponse(_message.Message):
+    """ListDeploymentJobsResponse is one page of jobs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    PAGINATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobExecution]: ...
+    @_builtins.property
+    def pagination(self) -> _common_pb2.Pagination: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___JobExecution] | None = ...,
+        pagination: _common_pb2.Pagination | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pagination", b"pagination"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "pagination", b"pagination"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeploymentJobsResponse: _TypeAlias = ListDeploymentJobsResponse  # noqa: Y015
+
+@_typing.final
+class GetPendingJobsRequest(_message.Message):
+    """GetPendingJobsRequest names the device asking for work."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPendingJobsRequest: _TypeAlias = GetPendingJobsRequest  # noqa: Y015
+
+@_typing.final
+class GetPendingJobsResponse(_message.Message):
+    """GetPendingJobsResponse lists the device's unfinished jobs, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IN_PROGRESS_FIELD_NUMBER: _builtins.int
+    QUEUED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def in_progress(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobExecution]: ...
+    @_builtins.property
+    def queued(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobExecution]: ...
+    def __init__(
+        self,
+        *,
+        in_progress: _abc.Iterable[Global___JobExecution] | None = ...,
+        queued: _abc.Iterable[Global___JobExecution] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_progress", b"in_progress", "queued", b"queued"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPendingJobsResponse: _TypeAlias = GetPendingJobsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateJobExecutionRequest(_message.Message):
+    """UpdateJobExecutionRequest is a device's report on one job."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class StatusDetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_DETAILS_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    job_id: _builtins.str
+    status: _builtins.str
+    """IN_PROGRESS, SUCCEEDED, FAILED or REJECTED."""
+    expected_version: _builtins.int
+    """When set, the report is refused (409) unless the job is at this version."""
+    @_builtins.property
+    def status_details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        job_id: _builtins.str = ...,
+        status: _builtins.str = ...,
+        status_details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        expected_version: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "expected_version", b"expected_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "device_id", b"device_id", "expected_version", b"expected_version", "job_id", b"job_id", "status", b"status", "status_details", b"status_details"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
+
+Global___UpdateJobExecutionRequest: _TypeAlias = UpdateJobExecutionRequest  # noqa: Y015
+
+@_typing.final
+class UpdateJobExecutionResponse(_message.Message):
+    """UpdateJobExecutionResponse carries the job after the report."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def execution(self) -> Global___JobExecution: ...
+    def __init__(
+        self,
+        *,
+        execution: Global___JobExecution | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateJobExecutionResponse: _TypeAlias = UpdateJobExecutionResponse  # noqa: Y015

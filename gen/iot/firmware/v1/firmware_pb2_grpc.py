@@ -75,6 +75,21 @@ class FirmwareServiceStub:
                 request_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.RollbackDeploymentRequest.SerializeToString,
                 response_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.RollbackDeploymentResponse.FromString,
                 _registered_method=True)
+        self.ListDeploymentJobs = channel.unary_unary(
+                '/iot.firmware.v1.FirmwareService/ListDeploymentJobs',
+                request_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.ListDeploymentJobsRequest.SerializeToString,
+                response_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.ListDeploymentJobsResponse.FromString,
+                _registered_method=True)
+        self.GetPendingJobs = channel.unary_unary(
+                '/iot.firmware.v1.FirmwareService/GetPendingJobs',
+                request_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.GetPendingJobsRequest.SerializeToString,
+                response_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.GetPendingJobsResponse.FromString,
+                _registered_method=True)
+        self.UpdateJobExecution = channel.unary_unary(
+                '/iot.firmware.v1.FirmwareService/UpdateJobExecution',
+                request_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.UpdateJobExecutionRequest.SerializeToString,
+                response_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.UpdateJobExecutionResponse.FromString,
+                _registered_method=True)
 
 
 class FirmwareServiceServicer:
@@ -137,6 +152,27 @@ class FirmwareServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeploymentJobs(self, request, context):
+        """List the per-device jobs of a deployment, for operators watching a rollout.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPendingJobs(self, request, context):
+        """HTTP fallback for devices without MQTT: the jobs waiting for one device (like IoT Jobs GetPendingJobExecutions).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateJobExecution(self, request, context):
+        """HTTP fallback for devices without MQTT: report progress of one job (like IoT Jobs UpdateJobExecution).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FirmwareServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +215,21 @@ def add_FirmwareServiceServicer_to_server(servicer, server):
                     servicer.RollbackDeployment,
                     request_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.RollbackDeploymentRequest.FromString,
                     response_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.RollbackDeploymentResponse.SerializeToString,
+            ),
+            'ListDeploymentJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeploymentJobs,
+                    request_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.ListDeploymentJobsRequest.FromString,
+                    response_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.ListDeploymentJobsResponse.SerializeToString,
+            ),
+            'GetPendingJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPendingJobs,
+                    request_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.GetPendingJobsRequest.FromString,
+                    response_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.GetPendingJobsResponse.SerializeToString,
+            ),
+            'UpdateJobExecution': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJobExecution,
+                    request_deserializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.UpdateJobExecutionRequest.FromString,
+                    response_serializer=iot_dot_firmware_dot_v1_dot_firmware__pb2.UpdateJobExecutionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -398,6 +449,87 @@ class FirmwareService:
             '/iot.firmware.v1.FirmwareService/RollbackDeployment',
             iot_dot_firmware_dot_v1_dot_firmware__pb2.RollbackDeploymentRequest.SerializeToString,
             iot_dot_firmware_dot_v1_dot_firmware__pb2.RollbackDeploymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeploymentJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.firmware.v1.FirmwareService/ListDeploymentJobs',
+            iot_dot_firmware_dot_v1_dot_firmware__pb2.ListDeploymentJobsRequest.SerializeToString,
+            iot_dot_firmware_dot_v1_dot_firmware__pb2.ListDeploymentJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPendingJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.firmware.v1.FirmwareService/GetPendingJobs',
+            iot_dot_firmware_dot_v1_dot_firmware__pb2.GetPendingJobsRequest.SerializeToString,
+            iot_dot_firmware_dot_v1_dot_firmware__pb2.GetPendingJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateJobExecution(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.firmware.v1.FirmwareService/UpdateJobExecution',
+            iot_dot_firmware_dot_v1_dot_firmware__pb2.UpdateJobExecutionRequest.SerializeToString,
+            iot_dot_firmware_dot_v1_dot_firmware__pb2.UpdateJobExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,12 @@ class FirmwareServiceStub:
     """Emergency stop: no new jobs, pending ones cancelled."""
     RollbackDeployment: _grpc.UnaryUnaryMultiCallable[_firmware_pb2.RollbackDeploymentRequest, _firmware_pb2.RollbackDeploymentResponse]
     """Reinstall the previous version on devices that took the new one."""
+    ListDeploymentJobs: _grpc.UnaryUnaryMultiCallable[_firmware_pb2.ListDeploymentJobsRequest, _firmware_pb2.ListDeploymentJobsResponse]
+    """List the per-device jobs of a deployment, for operators watching a rollout."""
+    GetPendingJobs: _grpc.UnaryUnaryMultiCallable[_firmware_pb2.GetPendingJobsRequest, _firmware_pb2.GetPendingJobsResponse]
+    """HTTP fallback for devices without MQTT: the jobs waiting for one device (like IoT Jobs GetPendingJobExecutions)."""
+    UpdateJobExecution: _grpc.UnaryUnaryMultiCallable[_firmware_pb2.UpdateJobExecutionRequest, _firmware_pb2.UpdateJobExecutionResponse]
+    """HTTP fallback for devices without MQTT: report progress of one job (like IoT Jobs UpdateJobExecution)."""
 
 @_typing.type_check_only
 class FirmwareServiceAsyncStub(FirmwareServiceStub):
@@ -71,6 +77,12 @@ class FirmwareServiceAsyncStub(FirmwareServiceStub):
     """Emergency stop: no new jobs, pending ones cancelled."""
     RollbackDeployment: _aio.UnaryUnaryMultiCallable[_firmware_pb2.RollbackDeploymentRequest, _firmware_pb2.RollbackDeploymentResponse]  # type: ignore[assignment]
     """Reinstall the previous version on devices that took the new one."""
+    ListDeploymentJobs: _aio.UnaryUnaryMultiCallable[_firmware_pb2.ListDeploymentJobsRequest, _firmware_pb2.ListDeploymentJobsResponse]  # type: ignore[assignment]
+    """List the per-device jobs of a deployment, for operators watching a rollout."""
+    GetPendingJobs: _aio.UnaryUnaryMultiCallable[_firmware_pb2.GetPendingJobsRequest, _firmware_pb2.GetPendingJobsResponse]  # type: ignore[assignment]
+    """HTTP fallback for devices without MQTT: the jobs waiting for one device (like IoT Jobs GetPendingJobExecutions)."""
+    UpdateJobExecution: _aio.UnaryUnaryMultiCallable[_firmware_pb2.UpdateJobExecutionRequest, _firmware_pb2.UpdateJobExecutionResponse]  # type: ignore[assignment]
+    """HTTP fallback for devices without MQTT: report progress of one job (like IoT Jobs UpdateJobExecution)."""
 
 class FirmwareServiceServicer(metaclass=_abc_1.ABCMeta):
     """FirmwareService stores firmware images and rolls them out to devices (spec §3.4, §4.5–§4.7)."""
@@ -138,5 +150,29 @@ class FirmwareServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_firmware_pb2.RollbackDeploymentResponse, _abc.Awaitable[_firmware_pb2.RollbackDeploymentResponse]]:
         """Reinstall the previous version on devices that took the new one."""
+
+    @_abc_1.abstractmethod
+    def ListDeploymentJobs(
+        self,
+        request: _firmware_pb2.ListDeploymentJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_firmware_pb2.ListDeploymentJobsResponse, _abc.Awaitable[_firmware_pb2.ListDeploymentJobsResponse]]:
+        """List the per-device jobs of a deployment, for operators watching a rollout."""
+
+    @_abc_1.abstractmethod
+    def GetPendingJobs(
+        self,
+        request: _firmware_pb2.GetPendingJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_firmware_pb2.GetPendingJobsResponse, _abc.Awaitable[_firmware_pb2.GetPendingJobsResponse]]:
+        """HTTP fallback for devices without MQTT: the jobs waiting for one device (like IoT Jobs GetPendingJobExecutions)."""
+
+    @_abc_1.abstractmethod
+    def UpdateJobExecution(
+        self,
+        request: _firmware_pb2.UpdateJobExecutionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_firmware_pb2.UpdateJobExecutionResponse, _abc.Awaitable[_firmware_pb2.UpdateJobExecutionResponse]]:
+        """HTTP fallback for devices without MQTT: report progress of one job (like IoT Jobs UpdateJobExecution)."""
 
 def add_FirmwareServiceServicer_to_server(servicer: FirmwareServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
