@@ -1,0 +1,1 @@
+"""Firmware domain: the catalog of images (upload, validation) and rollouts (deployments, device jobs)."""

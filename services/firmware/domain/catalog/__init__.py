@@ -1,0 +1,1 @@
+"""The firmware catalog: uploaded images, their image format and their validation."""
