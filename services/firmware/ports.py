@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from services.firmware.domain.rollout.job import JobDocument, JobReport, JobReportOutcome
+from services.firmware.domain.rollout.targets import TargetDevice
 
 # ---------------------------------------------------------------------------------------------------------
 # Device jobs: how a job reaches a device and how its reports come back (MQTT job topics, AWS IoT Jobs).
@@ -36,3 +37,9 @@ class JobChannel(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class DeviceDirectory(Protocol):
+    async def lookup(self, org_id: str, device_ids: Sequence[str]) -> dict[str, TargetDevice]:
+        """The devices among device_ids that exist in org_id (others, and other organizations', are absent)."""
+        ...
