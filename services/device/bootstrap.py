@@ -12,8 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.device.adapters.alerting_client import GrpcActiveAlerts
 from services.device.adapters.bus_events import BusDeviceEvents
 from services.device.adapters.embedded_registry import EmbeddedDeviceRegistry
+from services.device.adapters.firmware_consumer import subscribe_to_jobs
 from services.device.adapters.memory import InMemoryDeviceRepository
 from services.device.adapters.sqlite import SqliteDeviceRepository
+from services.device.domain.firmware import FirmwareInstalls
 from services.device.domain.health import HealthPolicy
 from services.device.domain.liveness import LivenessService
 from services.device.domain.service import DeviceService
@@ -80,6 +82,8 @@ async def build(ctx: BuildContext, settings: DeviceSettings | None = None, clock
         policy=policy,
     )
     liveness = LivenessService(repository, events, clock, policy)
+    # A device's firmwareVersion follows its successful firmware jobs (domain/firmware.py).
+    subscribe_to_jobs(ctx.bus, FirmwareInstalls(repository, events, clock).record_firmware_installed)
     registration = ServiceRegistration(
         device_pb2.DESCRIPTOR.services_by_name["DeviceService"],
         device_pb2_grpc.add_DeviceServiceServicer_to_server,

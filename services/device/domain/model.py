@@ -107,6 +107,9 @@ class Device:
     tags: tuple[str, ...] = ()
     created_by: str | None = None
     firmware_version: str | None = None
+    # When the device reported the install that set firmware_version (a firmware job's report time): an
+    # older report arriving late must not put back an older version (domain/firmware.py).
+    firmware_installed_at: datetime | None = None
     last_seen: datetime | None = None
     last_reading: Reading | None = None
     deleted_at: datetime | None = None
