@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.alerting.adapters.bus_events import NOTIFICATION_DELIVERED, BusAlertingEvents, DeliveryListener
 from services.alerting.adapters.device_types_client import GrpcDeviceTypes
+from services.alerting.adapters.firmware_consumer import subscribe_to_deployments
 from services.alerting.adapters.memory import InMemoryAlertingStore
 from services.alerting.adapters.sqlite import SqliteAlertingStore
 from services.alerting.adapters.users_client import GrpcUserNames
@@ -69,6 +70,8 @@ async def build(
         clock=clock,
     )
     ctx.bus.subscribe(NOTIFICATION_DELIVERED, DeliveryListener(service).on_delivered, group=SERVICE_NAME)
+    # A halted firmware deployment is an alert of its own (domain/system_alerts.py).
+    subscribe_to_deployments(ctx.bus, service.raise_deployment_halted)
     cleanup = ResolvedAlertsCleanup(
         service, settings.cleanup_after_days * DAY_SECONDS, settings.cleanup_interval_seconds
     )

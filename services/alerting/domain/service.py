@@ -16,6 +16,7 @@ from services.alerting.domain.rule_building import (
     update_rule,
 )
 from services.alerting.domain.rules import Rule
+from services.alerting.domain.system_alerts import DeploymentHalted, deployment_halted_candidate
 from services.alerting.domain.transitions import acknowledge, new_alert, resolve
 from services.alerting.domain.validation import parse_text
 from services.alerting.ports import AlertingEvents, AlertingStore, DeviceTypeCatalog, RuleChange, UserNames
@@ -146,6 +147,19 @@ class AlertingService:
         alert = new_alert(new_id("alert"), candidate)
         cooldown_since_ms = candidate.at_ms - candidate.rule.cooldown_seconds * 1000
         if not await self._store.add_alert_unless_open_or_cooling(alert, cooldown_since_ms):
+            return None
+        await self._events.triggered(alert, candidate.rule)
+        return alert
+
+    async def raise_deployment_halted(self, halt: DeploymentHalted) -> Alert | None:
+        """One alert per halted deployment (domain/system_alerts.py); None when it was raised before.
+
+        No cooldown window: any earlier alert of the deployment's system rule, open or resolved, blocks
+        another, so a redelivered or repeated halt never alerts twice.
+        """
+        candidate = deployment_halted_candidate(halt)
+        alert = new_alert(new_id("alert"), candidate)
+        if not await self._store.add_alert_unless_open_or_cooling(alert, cooldown_since_ms=0):
             return None
         await self._events.triggered(alert, candidate.rule)
         return alert
