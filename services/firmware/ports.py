@@ -2,11 +2,100 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
+from services.firmware.domain.catalog.firmware import Firmware
+from services.firmware.domain.catalog.listing import FirmwareFilter
+from services.firmware.domain.catalog.objects import ObjectInfo, ScanVerdict, UploadTarget
 from services.firmware.domain.rollout.job import JobDocument, JobReport, JobReportOutcome
 from services.firmware.domain.rollout.targets import TargetDevice
+from services.kernel.pagination import Page, PageRequest
+
+# ---------------------------------------------------------------------------------------------------------
+# Firmware catalog: the records, the object store holding the images, the malware scanner, catalog events.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class FirmwareStore(Protocol):
+    async def add_unless_version_taken(self, firmware: Firmware, now: datetime) -> bool:
+        """Store the new record unless, atomically, the organization has a record of the same version that
+        still holds it (Firmware.holds_version at `now`). True when stored."""
+        ...
+
+    async def get(self, org_id: str, firmware_id: str) -> Firmware | None:
+        """The organization's firmware; None when absent or another organization's."""
+        ...
+
+    async def find_version(self, org_id: str, version: str) -> Firmware | None:
+        """The latest validated firmware of that version in the organization, or None."""
+        ...
+
+    async def find_by_object_key(self, object_key: str) -> Firmware | None:
+        """The firmware whose image lives at that key (any organization): how an upload finds its record."""
+        ...
+
+    async def list(self, org_id: str, query: FirmwareFilter, page: PageRequest) -> Page[Firmware]:
+        """The organization's matching firmware, newest first."""
+        ...
+
+    async def replace(self, firmware: Firmware, *, expected: Firmware) -> bool:
+        """Compare-and-set: write `firmware` if the stored record still has expected's status and
+        processing_started_at; False when someone else changed it first."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    async def presign_upload(
+        self, key: str, *, max_bytes: int, expires_in: float, metadata: Mapping[str, str] | None = None
+    ) -> UploadTarget:
+        """A target for a multipart/form-data POST (S3 presigned POST semantics) of at most max_bytes at key,
+        valid for expires_in seconds; `metadata` goes with the form as x-amz-meta-* fields the policy pins."""
+        ...
+
+    async def presign_download(self, key: str, *, expires_in: float) -> str:
+        """A URL anyone holding it may GET the object from, for expires_in seconds."""
+        ...
+
+    def chunks(self, key: str, *, chunk_size: int = ...) -> AsyncIterator[bytes]:
+        """The object's bytes, streamed (never the whole object in memory)."""
+        ...
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Size and time of the object, or None when there is no such object."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; nothing happens when it is absent."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ScanSession(Protocol):
+    async def send(self, chunk: bytes) -> None: ...
+
+    async def verdict(self) -> ScanVerdict:
+        """Ends the stream and returns the scanner's answer."""
+        ...
+
+    async def abort(self) -> None: ...
+
+
+class MalwareScanner(Protocol):
+    async def open(self) -> ScanSession:
+        """Start scanning one object, fed chunk by chunk as it is read."""
+        ...
+
+
+class CatalogEvents(Protocol):
+    async def validated(self, firmware: Firmware) -> None:
+        """Processing finished: the firmware is validated or rejected (routing key firmware.validated)."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Device jobs: how a job reaches a device and how its reports come back (MQTT job topics, AWS IoT Jobs).

@@ -31,6 +31,18 @@ class Firmware:
     size: int | None = None
     rejection_reason: str | None = None
     validated_at: datetime | None = None
+    # When the upload target stops accepting the image; a pending upload past it no longer holds its version.
+    upload_expires_at: datetime | None = None
+    # When a processor took the image; a processor that died leaves it stale, and another one may take over.
+    processing_started_at: datetime | None = None
 
     def supports(self, device_type: str) -> bool:
         return device_type in self.device_types
+
+    def holds_version(self, now: datetime) -> bool:
+        """Whether this record keeps its version from being uploaded again (409): not rejected, not abandoned."""
+        if self.status is FirmwareStatus.REJECTED:
+            return False
+        if self.status is FirmwareStatus.PENDING_UPLOAD and self.upload_expires_at is not None:
+            return now <= self.upload_expires_at
+        return True
