@@ -15,9 +15,9 @@ import pytest
 from services.firmware.adapters.jobs_mqtt import MqttJobChannel
 from services.firmware.adapters.jobs_mqtt_config import MqttJobOptions
 from services.firmware.domain.rollout.job import JobStatus
-from tests.unit.firmware_jobs.fakes import FakeJobHandler, make_job
 from tests.integration.firmware_jobs.mqtt_device import RawDevice, clear_retained
 from tests.support.servers import require_server
+from tests.unit.firmware_jobs.fakes import FakeJobHandler, make_job
 
 pytestmark = pytest.mark.needs_server
 
