@@ -91,7 +91,12 @@ async def start_mesh(
         name: BoundServer.bind(host=settings.host, port=service_ports[name], verifier=verifier) for name in services
     }
     addresses = {name: settings.addr(name) for name in SERVICE_NAMES} | {n: b.address for n, b in bound.items()}
-    settings = settings.model_copy(update={f"{name}_addr": addr for name, addr in addresses.items()})
+    update: dict[str, Any] = {f"{name}_addr": addr for name, addr in addresses.items()}
+    # The gateway's port is known before the services are built: firmware upload URLs point at it.
+    gateway_socket = _bind_socket(settings.host, gateway_port) if gateway_port is not None else None
+    if gateway_socket is not None and settings.public_url is None:
+        update["public_url"] = _http_url(settings.host, gateway_socket.getsockname()[1])
+    settings = settings.model_copy(update=update)
     mesh = Mesh(settings, addresses)
     bus = open_bus(settings)
     # Connected before any bootstrap runs: bootstraps publish (identity creates the demo admin) and each
@@ -104,22 +109,27 @@ async def start_mesh(
             built = await load_bootstrap(name)(ctx)
             mesh.servers.append(await bound[name].start(built.registrations))
             mesh.tasks.extend(asyncio.create_task(job()) for job in built.background)
-        if gateway_port is not None:
-            await _start_gateway(mesh, verifier, gateway_port, bus)
+        if gateway_socket is not None:
+            await _start_gateway(mesh, verifier, gateway_socket, bus)
         # Ready means subscribed (the services' bootstraps and the gateway's WebSocket hub): an event
         # published once the banner is out must find every queue bound.
         await bus.wait_subscribed()
     except BaseException:
+        if gateway_socket is not None and mesh.gateway is None:
+            gateway_socket.close()
         await mesh.stop()
         raise
     return mesh
 
 
-async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int, bus: EventBus) -> None:
+def _http_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, sock: socket.socket, bus: EventBus) -> None:
     from gateway.app import create_app
 
     settings = mesh.settings
-    sock = _bind_socket(settings.host, port)
     app = create_app(settings, verifier=verifier, addresses=mesh.addresses, bus=bus)
     # No uvicorn access log (the gateway writes its own JSON line), no Server header, and no proxy-header
     # rewriting: behind the AWS load balancer X-Forwarded-For is logged as sent, not trusted as the peer.
@@ -143,5 +153,4 @@ async def _start_gateway(mesh: Mesh, verifier: TokenVerifier, port: int, bus: Ev
             raise RuntimeError("the gateway stopped during start-up")
         await asyncio.sleep(0.01)
     mesh.gateway_task = task
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    mesh.gateway_url = f"http://{host}:{sock.getsockname()[1]}"
+    mesh.gateway_url = _http_url(settings.host, sock.getsockname()[1])

@@ -18,6 +18,9 @@ class RuntimeSettings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".iotmon"), description="where embedded adapters keep their files")
     host: str = "127.0.0.1"
+    # The gateway as clients and devices reach it: firmware upload and download URLs start with it.
+    # `iotmon up` sets it to its own gateway when unset; alone, a service assumes http://127.0.0.1:8080.
+    public_url: str | None = None
     log_level: str = "INFO"
     # Seconds a stopping server lets in-flight calls finish.
     grace_seconds: float = 10.0
