@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.notification.adapters.bus_events import BusDeliveryEvents, subscribe_to_alerts
 from services.notification.adapters.delivery_log_memory import InMemoryDeliveryLog
 from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
+from services.notification.adapters.firmware_events import subscribe_to_firmware
 from services.notification.adapters.outbox import OutboxEmailSender, OutboxPushSender, OutboxSmsSender
 from services.notification.adapters.templates import JinjaRenderer
 from services.notification.adapters.user_directory import GrpcUserDirectory
@@ -106,6 +107,8 @@ async def build(ctx: BuildContext, settings: NotificationSettings | None = None)
         ),
     )
     subscribe_to_alerts(ctx.bus, dispatcher.dispatch)
+    # Firmware processed and rollouts finished or stopped: told to admins (docs/notifications.md).
+    subscribe_to_firmware(ctx.bus, dispatcher.notify_admins)
     registration = ServiceRegistration(
         service_descriptor(SERVICE_NAME),
         notification_pb2_grpc.add_NotificationServiceServicer_to_server,

@@ -21,6 +21,7 @@ from services.notification.domain.model import (
     DeliveryFilter,
     DeliveryOutcome,
     Recipient,
+    Subject,
 )
 
 
@@ -65,11 +66,13 @@ class DeliveryLog(Protocol):
 
 
 class Renderer(Protocol):
-    def email(self, alert: Alert, recipient: Recipient) -> EmailContent: ...
+    """Messages about an alert or a firmware notice (webhooks only ever carry alerts)."""
 
-    def push(self, alert: Alert, recipient: Recipient) -> PushContent: ...
+    def email(self, alert: Subject, recipient: Recipient) -> EmailContent: ...
 
-    def sms(self, alert: Alert, recipient: Recipient) -> SmsContent: ...
+    def push(self, alert: Subject, recipient: Recipient) -> PushContent: ...
+
+    def sms(self, alert: Subject, recipient: Recipient) -> SmsContent: ...
 
     def webhook(self, alert: Alert, delivery_id: str) -> WebhookContent: ...
 

@@ -14,9 +14,21 @@ from datetime import timedelta
 from services.kernel.clock import Clock, SystemClock
 from services.notification.domain.claims import Verdict, verdict
 from services.notification.domain.errors import DeliveriesIncomplete, DeliveryFailed
+from services.notification.domain.firmware_notices import ADMIN_ACTIONS, admins_of
 from services.notification.domain.messages import SendReceipt
-from services.notification.domain.model import Alert, AlertNotice, Channel, Delivery, DeliveryOutcome, DeliveryStatus
-from services.notification.domain.plan import PlannedDelivery, plan_deliveries
+from services.notification.domain.model import (
+    Alert,
+    AlertActions,
+    AlertNotice,
+    Channel,
+    Delivery,
+    DeliveryOutcome,
+    DeliveryStatus,
+    FirmwareNotice,
+    Recipient,
+    Subject,
+)
+from services.notification.domain.plan import PlannedDelivery, plan_for
 from services.notification.ports import DeliveryEvents, DeliveryLog, Renderer, Senders, UserDirectory
 
 log = logging.getLogger("iotmon.notification")
@@ -73,8 +85,17 @@ class NotificationDispatcher:
         """
         alert = notice.alert
         recipients = await self._directory.users_to_notify(alert.organization_id) if notice.actions.channels else []
-        planned = plan_deliveries(notice, recipients, self._clock.now())
-        rows = list(await asyncio.gather(*(self._deliver(alert, p) for p in planned)))
+        return await self._dispatch(alert, notice.actions, recipients)
+
+    async def notify_admins(self, notice: FirmwareNotice) -> list[Delivery]:
+        """Tell the organization's admins about a firmware event (domain/firmware_notices.py), once per
+        notice, admin and channel; raises DeliveriesIncomplete as dispatch does."""
+        users = await self._directory.users_to_notify(notice.organization_id)
+        return await self._dispatch(notice, ADMIN_ACTIONS, admins_of(users))
+
+    async def _dispatch(self, subject: Subject, actions: AlertActions, recipients: list[Recipient]) -> list[Delivery]:
+        planned = plan_for(subject, actions, recipients, self._clock.now())
+        rows = list(await asyncio.gather(*(self._deliver(subject, p) for p in planned)))
         retry = [
             r.delivery_id
             for r in rows
@@ -84,7 +105,7 @@ class NotificationDispatcher:
             raise DeliveriesIncomplete(retry)
         return rows
 
-    async def _deliver(self, alert: Alert, planned: PlannedDelivery) -> Delivery:
+    async def _deliver(self, alert: Subject, planned: PlannedDelivery) -> Delivery:
         now = self._clock.now()
         fresh = Delivery(
             delivery_id=planned.delivery_id,
@@ -160,7 +181,7 @@ class NotificationDispatcher:
                 extra={"deliveryId": row.delivery_id, "owner": row.owner},
             )
 
-    async def _send(self, alert: Alert, planned: PlannedDelivery, row: Delivery) -> Delivery:
+    async def _send(self, alert: Subject, planned: PlannedDelivery, row: Delivery) -> Delivery:
         stored: dict[str, object] = {}
         try:
             stored, attempt = self._prepare(alert, planned, row)
@@ -197,10 +218,11 @@ class NotificationDispatcher:
         await self._events.delivered(finished)
         return finished
 
-    def _prepare(self, alert: Alert, planned: PlannedDelivery, row: Delivery) -> tuple[dict[str, object], Send]:
+    def _prepare(self, alert: Subject, planned: PlannedDelivery, row: Delivery) -> tuple[dict[str, object], Send]:
         """The rendered message as the log keeps it, and the call that sends it."""
         senders, renderer, delivery_id = self._senders, self._renderer, planned.delivery_id
         if planned.channel is Channel.WEBHOOK:
+            assert isinstance(alert, Alert)  # webhooks belong to alert rules; firmware notices plan none
             hook, url = renderer.webhook(alert, delivery_id), planned.target
             return {"to": url, **asdict(hook)}, lambda: senders.webhook.send(url, hook, delivery_id)
         user = planned.recipient

@@ -86,6 +86,52 @@ class Alert:
     triggered_at: datetime
 
 
+class FirmwareNoticeKind(StrEnum):
+    """What happened to firmware or a rollout that the organization's admins hear about (issue 6)."""
+
+    FIRMWARE_VALIDATED = "firmware_validated"
+    FIRMWARE_REJECTED = "firmware_rejected"
+    DEPLOYMENT_COMPLETED = "deployment_completed"
+    DEPLOYMENT_HALTED = "deployment_halted"
+    DEPLOYMENT_CANCELLED = "deployment_cancelled"
+    DEPLOYMENT_ROLLED_BACK = "deployment_rolled_back"
+
+
+@dataclass(frozen=True)
+class DeploymentCounts:
+    """A deployment's devices by outcome when the notice was written."""
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class FirmwareNotice:
+    """One firmware event told to admins (domain/firmware_notices.py builds it).
+
+    Deliveries are logged under `notice_id` in the log's alertId column, as alerts are under their id:
+    `firmware:<firmwareId>:<status>` or `deployment:<deploymentId>:<status>`, so each admin hears of each
+    outcome once per channel, however often the event is delivered.
+    """
+
+    notice_id: str
+    organization_id: str
+    kind: FirmwareNoticeKind
+    severity: Severity
+    firmware_id: str
+    firmware_version: str
+    occurred_at: datetime
+    deployment_id: str = ""
+    reason: str = ""
+    counts: DeploymentCounts | None = None
+
+    @property
+    def alert_id(self) -> str:
+        """The delivery log's key for this notice (the column alerts use for their id)."""
+        return self.notice_id
+
+
 @dataclass(frozen=True)
 class AlertActions:
     """The rule's actions: the user channels it asks for and the webhook URLs it calls."""
@@ -100,6 +146,10 @@ class AlertNotice:
 
     alert: Alert
     actions: AlertActions
+
+
+# What a delivery tells of: an alert, or a firmware notice for admins.
+Subject = Alert | FirmwareNotice
 
 
 @dataclass(frozen=True)

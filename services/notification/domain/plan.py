@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.notification.domain.channels import choose_channels
-from services.notification.domain.model import AlertNotice, Channel, Recipient
+from services.notification.domain.model import AlertActions, AlertNotice, Channel, Recipient, Subject
 
 WEBHOOK_USER = ""  # webhooks belong to the rule: once per alert, not per user
 
@@ -30,7 +30,11 @@ def delivery_id(alert_id: str, user_id: str, channel: Channel, target: str = "")
 
 
 def plan_deliveries(notice: AlertNotice, recipients: list[Recipient], at: datetime) -> list[PlannedDelivery]:
-    alert, actions = notice.alert, notice.actions
+    return plan_for(notice.alert, notice.actions, recipients, at)
+
+
+def plan_for(alert: Subject, actions: AlertActions, recipients: list[Recipient], at: datetime) -> list[PlannedDelivery]:
+    """The deliveries of an alert or a firmware notice: its key, severity and the channels asked for."""
     planned: list[PlannedDelivery] = []
     seen_users: set[str] = set()
     for recipient in recipients:
