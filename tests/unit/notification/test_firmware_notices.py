@@ -19,7 +19,7 @@ from services.notification.domain.model import (
     Severity,
 )
 from services.notification.domain.plan import delivery_id, plan_for
-from tests.unit.notification.support import NIGHT_IN_NEW_YORK, ORG, T0, recipient
+from tests.unit.notification.support import NIGHT_IN_NEW_YORK, ORG, T0, alert, recipient
 
 COUNTS = DeploymentCounts(total=30, succeeded=18, failed=2)
 
@@ -121,3 +121,13 @@ def test_a_rejection_email_says_why_and_html_escapes_what_the_uploader_wrote() -
     assert "&lt;b&gt;v9&lt;/b&gt;" in email.html
     assert "<b>v9</b>" not in email.html
     assert "/firmware/fw-9" in email.text
+
+
+def test_the_halted_deployment_alert_of_the_fleet_reads_without_an_empty_device_id() -> None:
+    fleet = replace(alert(Severity.CRITICAL), rule_name="Firmware deployment halted", device_id="", device_name="fleet")
+    email = JinjaRenderer().email(fleet, recipient())
+    assert "Firmware deployment halted fired on fleet." in email.text
+    assert "()" not in email.text
+    assert "fired on <strong>fleet</strong>." in email.html
+    device = JinjaRenderer().email(alert(), recipient())
+    assert "fired on Office-Temp-Sensor-1 (dev-abc123)." in device.text
