@@ -9,8 +9,14 @@ from typing import Protocol
 from services.firmware.domain.catalog.firmware import Firmware
 from services.firmware.domain.catalog.listing import FirmwareFilter
 from services.firmware.domain.catalog.objects import ObjectInfo, ScanVerdict, UploadTarget
+from services.firmware.domain.rollout.deployment import Deployment
+from services.firmware.domain.rollout.execution import Job
 from services.firmware.domain.rollout.job import JobDocument, JobReport, JobReportOutcome
+from services.firmware.domain.rollout.planning import Target
+from services.firmware.domain.rollout.progress import DeploymentView, JobCount
+from services.firmware.domain.rollout.queries import JobQuery
 from services.firmware.domain.rollout.targets import TargetDevice
+from services.firmware.domain.rollout.validation import DeploymentFilter, JobFilter
 from services.kernel.pagination import Page, PageRequest
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,3 +138,89 @@ class DeviceDirectory(Protocol):
     async def lookup(self, org_id: str, device_ids: Sequence[str]) -> dict[str, TargetDevice]:
         """The devices among device_ids that exist in org_id (others, and other organizations', are absent)."""
         ...
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rollouts: deployments, their jobs and the orchestrator's lease (services/firmware/domain/rollout).
+# ---------------------------------------------------------------------------------------------------------
+
+
+class FirmwareLookup(Protocol):
+    """The catalog as the rollout sees it (H1's firmware store satisfies it)."""
+
+    async def get(self, org_id: str, firmware_id: str) -> Firmware | None: ...
+
+    async def find_version(self, org_id: str, version: str) -> Firmware | None:
+        """The organization's firmware of that version (a rollback reinstalls it), or None."""
+        ...
+
+
+class DownloadLinks(Protocol):
+    async def url_for(self, object_key: str) -> str:
+        """A URL a device can download the object from (presigned for a while in production)."""
+        ...
+
+
+class RolloutEvents(Protocol):
+    async def job_status_changed(self, job: Job) -> None: ...
+
+    async def deployment_changed(self, view: DeploymentView) -> None: ...
+
+
+class DeploymentStore(Protocol):
+    """Deployments, their targets and jobs. Deployment saves compare-and-set on `revision`, job saves on
+    `version_number`, so replicas applying reports and the orchestrator cannot clobber one another."""
+
+    async def add_deployment(self, deployment: Deployment, targets: Sequence[Target]) -> None: ...
+
+    async def get_deployment(self, deployment_id: str) -> Deployment | None: ...
+
+    async def save_deployment(
+        self, deployment: Deployment, *, expected_revision: int, new_jobs: Sequence[Job] = ()
+    ) -> bool:
+        """Store it if the stored one is still at expected_revision, adding new_jobs in the same transaction
+        (a job already there for its deployment, device and operation is kept); False when it moved on."""
+        ...
+
+    async def list_deployments(
+        self, org_id: str, query: DeploymentFilter, page: PageRequest
+    ) -> Page[Deployment]: ...
+
+    async def deployments_to_drive(self, now: datetime) -> list[str]:
+        """In progress or rolling back, scheduled and due, or holding open jobs they should not (stopped
+        deployments; install jobs of a deployment rolling back)."""
+        ...
+
+    async def targets_of_batch(self, deployment_id: str, batch_id: int) -> list[Target]: ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def save_job(self, job: Job, *, expected_version: int) -> bool: ...
+
+    async def mark_notified(self, job_id: str, attempt: int, at: datetime) -> bool:
+        """Record that the channel accepted this attempt (unless the job moved to another attempt)."""
+        ...
+
+    async def jobs(self, deployment_id: str, query: JobQuery) -> list[Job]: ...
+
+    async def list_jobs(self, deployment_id: str, query: JobFilter, page: PageRequest) -> Page[Job]: ...
+
+    async def job_counts(self, deployment_id: str) -> list[JobCount]: ...
+
+    async def open_jobs_of_device(self, device_id: str) -> list[Job]:
+        """QUEUED and IN_PROGRESS jobs of the device, oldest first."""
+        ...
+
+
+class Leases(Protocol):
+    """Named leases on the store's own clock, so that replicas with skewed clocks agree on expiry."""
+
+    async def try_acquire(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take the lease if it is free, expired, or already ours (then it is extended)."""
+        ...
+
+    async def renew(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Extend our lease; False when another holder has taken it."""
+        ...
+
+    async def release(self, name: str, holder: str) -> None: ...
