@@ -28,6 +28,7 @@ from gateway.openapi import build_openapi
 from gateway.routes import HttpRoute, RouteConflict, RouteMatcher, build_routes
 from gateway.settings import GatewaySettings
 from gateway.transcode import Transcoder
+from gateway.uploads import ObjectEndpoints
 from gateway.upstream import Upstreams
 from gateway.ws import WS_PATH, Realtime
 from services.runtime.auth import TokenVerifier
@@ -61,6 +62,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readiness.endpoint, methods=["GET"]),
         *docs.routes(),
+        # The embedded object store's upload and download endpoints (firmware images).
+        *ObjectEndpoints(settings, bus).routes(),
     ]
     _refuse_shadowed_bindings(transcoder.matcher, fixed)
 

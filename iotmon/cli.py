@@ -3,6 +3,7 @@
 iotmon up      start every service and the gateway in one process, embedded backends, no server needed
 iotmon serve   run one service (or the gateway) alone: the container entrypoint
 iotmon token   print a signed development token that a running `iotmon up` accepts
+iotmon firmware pack|upload   make a firmware image, upload one
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Each module below adds its own options and runs the command (iotmon/simulate, iotmon/dlq.py).
     simulate = commands.add_parser("simulate", help="register simulated devices and send realistic readings")
     dlq = commands.add_parser("dlq", help="list or replay telemetry dead letters")
-    for name, sub in (("simulate", simulate), ("dlq", dlq)):
+    firmware = commands.add_parser("firmware", help="pack firmware images and upload them")
+    for name, sub in (("simulate", simulate), ("dlq", dlq), ("firmware_cmd", firmware)):
         module = _load_command(name)
         if module is not None:
             module.add_arguments(sub)
@@ -99,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return _token(args)
-    if args.command in ("simulate", "dlq"):
-        module = _load_command(args.command)
+    if args.command in ("simulate", "dlq", "firmware"):
+        module = _load_command("firmware_cmd" if args.command == "firmware" else args.command)
         if module is None:
             sys.stderr.write(f"iotmon {args.command} is not available in this build\n")
             return 2

@@ -1,14 +1,168 @@
-"""Composition root of the firmware service.
+"""Composition root of the firmware service: the one place that picks adapters from settings.
 
-Not built yet (issue #6): every RPC of the contract answers UNIMPLEMENTED with reason NOT_IMPLEMENTED,
-which the gateway shows as 501 in the error format. The service still appears in reflection and health.
+Catalog (§3.4.1–§3.4.3, §4.5): firmware records in SQLite (data_dir/firmware.db, the default), PostgreSQL or
+memory; images in the data directory (uploaded and downloaded through the gateway's /objects endpoints) or an
+S3 bucket (presigned POST, S3 event notifications read from SQS). The processor consumes firmware.uploaded
+(group "firmware") and, in S3 mode, the bucket's queue; with IOTMON_FIRMWARE_CLAMD_URL images are also scanned.
+The deployment RPCs answer UNIMPLEMENTED until a rollout is passed to the servicer.
 """
 
 from __future__ import annotations
 
-from services.runtime.contract import service_descriptor
-from services.runtime.service import BuildContext, BuiltService, unimplemented_registration
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from iot.firmware.v1 import firmware_pb2, firmware_pb2_grpc
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.firmware.adapters.catalog_events import FIRMWARE_UPLOADED, BusCatalogEvents, ObjectCreatedListener
+from services.firmware.adapters.catalog_memory import InMemoryFirmwareStore
+from services.firmware.adapters.catalog_sqlite import SqliteFirmwareStore
+from services.firmware.adapters.object_store_fs import FilesystemObjectStore
+from services.firmware.domain.catalog.processing import FirmwareProcessor, ProcessingPolicy
+from services.firmware.domain.catalog.service import CatalogService, UploadLimits
+from services.firmware.ports import FirmwareStore, MalwareScanner, ObjectStore
+from services.firmware.servicer import FirmwareServicer
+from services.kernel.clock import Clock
+from services.runtime.server import ServiceRegistration
+from services.runtime.service import BuildContext, BuiltService
+from services.runtime.signed_upload import load_signing_key, objects_dir
+
+SERVICE_NAME = "firmware"
+SQLITE_FILE = "firmware.db"
+MIB = 1024 * 1024
+# Where `iotmon serve firmware` assumes the gateway is when IOTMON_PUBLIC_URL is not set.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+FIRMWARE_PREFIX = "firmware/"
+
+BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
-async def build(ctx: BuildContext) -> BuiltService:
-    return BuiltService("firmware", [unimplemented_registration(service_descriptor("firmware"))])
+class FirmwareSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOTMON_FIRMWARE_", extra="ignore")
+
+    # sqlite keeps data_dir/firmware.db (shared with the rollout's tables); memory forgets on restart.
+    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    postgres_schema: str | None = None
+    # fs: data_dir/objects behind the gateway's /objects endpoints; s3: a bucket (presigned POST).
+    object_store: Literal["fs", "s3"] = "fs"
+    bucket: str = "iotmon-firmware"
+    region: str | None = None
+    # SQS queue the bucket's "object created" notifications go to (created and configured on start).
+    s3_events_queue: str = "iotmon-firmware-uploads"
+    s3_events_wait_seconds: int = Field(default=10, ge=0, le=20, description="SQS long-poll wait")
+    # For moto or LocalStack; botocore itself also honours AWS_ENDPOINT_URL.
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("IOTMON_FIRMWARE_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
+    max_image_bytes: int = Field(default=64 * MIB, gt=0, description="largest image an upload target accepts")
+    upload_expires_seconds: float = Field(default=900, gt=0, description="how long an upload target is valid")
+    processing_stale_seconds: float = Field(
+        default=600, gt=0, description="a record left `processing` this long is taken over by another delivery"
+    )
+    # clamd's TCP address (host:port); unset: images are not scanned.
+    clamd_url: str | None = None
+    clamd_timeout_seconds: float = Field(default=30, gt=0)
+
+
+@dataclass
+class Catalog:
+    """What the catalog built, for the rest of the service (the rollout reads firmware and presigns downloads)."""
+
+    store: FirmwareStore
+    objects: ObjectStore
+    service: CatalogService
+    background: list[BackgroundJob] = field(default_factory=list)
+
+
+async def build(
+    ctx: BuildContext, settings: FirmwareSettings | None = None, clock: Clock | None = None
+) -> BuiltService:
+    settings = settings or FirmwareSettings()
+    catalog = await build_catalog(ctx, settings, clock)
+    registration = ServiceRegistration(
+        firmware_pb2.DESCRIPTOR.services_by_name["FirmwareService"],
+        firmware_pb2_grpc.add_FirmwareServiceServicer_to_server,
+        FirmwareServicer(catalog.service),
+    )
+    return BuiltService(SERVICE_NAME, [registration], list(catalog.background))
+
+
+async def build_catalog(ctx: BuildContext, settings: FirmwareSettings, clock: Clock | None = None) -> Catalog:
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await _store(ctx, settings)
+    objects = await _objects(ctx, settings)
+    limits = UploadLimits(settings.max_image_bytes, settings.upload_expires_seconds)
+    catalog = Catalog(store, objects, CatalogService(store, objects, limits, clock))
+    processor = FirmwareProcessor(
+        store,
+        catalog.objects,
+        BusCatalogEvents(ctx.bus),
+        ProcessingPolicy(settings.max_image_bytes, stale_after=timedelta(seconds=settings.processing_stale_seconds)),
+        scanner=_scanner(settings),
+        clock=clock,
+    )
+    listener = ObjectCreatedListener(processor)
+    # The gateway's upload endpoint announces every stored upload on the bus.
+    ctx.bus.subscribe(FIRMWARE_UPLOADED, listener.on_uploaded, group=SERVICE_NAME)
+    if settings.object_store == "s3":
+        catalog.background.append(await _s3_events(ctx, settings, listener))
+    return catalog
+
+
+async def _store(ctx: BuildContext, settings: FirmwareSettings) -> FirmwareStore:
+    store: FirmwareStore
+    if settings.store == "memory":
+        store = InMemoryFirmwareStore()
+    elif settings.store == "postgres":
+        from services.firmware.adapters.catalog_postgres import PostgresFirmwareStore
+
+        store = await PostgresFirmwareStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        store = SqliteFirmwareStore(ctx.settings.data_dir / SQLITE_FILE)
+    ctx.resources.push_async_callback(store.close)
+    return store
+
+
+async def _objects(ctx: BuildContext, settings: FirmwareSettings) -> ObjectStore:
+    if settings.object_store == "s3":
+        # Imported here: aioboto3 is the optional `aws` extra, absent from embedded-only installs.
+        import aioboto3
+
+        from services.firmware.adapters.object_store_s3 import S3ObjectStore
+
+        client = await ctx.resources.enter_async_context(
+            aioboto3.Session().client("s3", region_name=settings.region, endpoint_url=settings.aws_endpoint_url)
+        )
+        s3 = S3ObjectStore(client, settings.bucket)
+        await s3.ensure_bucket()
+        return s3
+    secret = await asyncio.to_thread(load_signing_key, ctx.settings)
+    return FilesystemObjectStore(objects_dir(ctx.settings), ctx.settings.public_url or DEFAULT_PUBLIC_URL, secret)
+
+
+def _scanner(settings: FirmwareSettings) -> MalwareScanner | None:
+    if not settings.clamd_url:
+        return None
+    from services.firmware.adapters.clamd import ClamdScanner
+
+    return ClamdScanner(settings.clamd_url, timeout=settings.clamd_timeout_seconds)
+
+
+async def _s3_events(ctx: BuildContext, settings: FirmwareSettings, listener: ObjectCreatedListener) -> BackgroundJob:
+    import aioboto3
+
+    from services.firmware.adapters.s3_events import S3EventQueue, configure_notifications
+
+    session = aioboto3.Session()
+    endpoint, region = settings.aws_endpoint_url, settings.region
+    s3 = await ctx.resources.enter_async_context(session.client("s3", region_name=region, endpoint_url=endpoint))
+    sqs = await ctx.resources.enter_async_context(session.client("sqs", region_name=region, endpoint_url=endpoint))
+    queue_url = await configure_notifications(s3, sqs, settings.bucket, settings.s3_events_queue, FIRMWARE_PREFIX)
+    queue = S3EventQueue(sqs, queue_url, listener.on_object_created, wait_seconds=settings.s3_events_wait_seconds)
+    return queue.run
