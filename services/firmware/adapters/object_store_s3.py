@@ -55,9 +55,12 @@ class S3ObjectStore:
 
     async def chunks(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         response = await self._client.get_object(Bucket=self._bucket, Key=key)
-        async with response["Body"] as body:
-            while chunk := await body.read(chunk_size):
+        body = response["Body"]
+        try:
+            async for chunk in body.iter_chunks(chunk_size):
                 yield chunk
+        finally:
+            body.close()
 
     async def head(self, key: str) -> ObjectInfo | None:
         try:
