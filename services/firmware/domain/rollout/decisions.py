@@ -14,7 +14,7 @@ from enum import Enum
 
 from services.firmware.domain.rollout.deployment import Deployment, DeploymentStatus, InstallOutcome, batch_sizes
 from services.firmware.domain.rollout.job import JobOperation
-from services.firmware.domain.rollout.progress import JobCount, success_rate, tally
+from services.firmware.domain.rollout.progress import JobCount, tally
 
 
 class Step(Enum):
@@ -53,7 +53,8 @@ def decide(deployment: Deployment, counts: Iterable[JobCount]) -> Decision:
         return WAIT
     # Integers on both sides: 95 % of 20 devices is exactly 19, whatever floating point says.
     if t.succeeded * 100 < deployment.success_threshold * devices:
-        rate = success_rate(t.succeeded, devices)
+        # Two decimals, so that a rate just below the threshold does not read as equal to it.
+        rate = round(100.0 * t.succeeded / devices, 2)
         reason = (
             f"batch {batch}: {t.succeeded}/{devices} succeeded ({_percent(rate)}) "
             f"< {_percent(deployment.success_threshold)}"
