@@ -27,9 +27,10 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
+from iot.common.v1 import options_pb2 as iot_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n iot/telemetry/v1/telemetry.proto\x12\x10iot.telemetry.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\"\x9f\x01\n\x0fTelemetryRecord\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x02 \x01(\x01\x12\x39\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32+.iot.telemetry.v1.TelemetryRecord.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\x16IngestTelemetryRequest\x12%\n\x07payload\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x32\n\x07records\x18\x02 \x03(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"?\n\rRecordFailure\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\\\n\x17IngestTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"K\n\x16StreamTelemetryRequest\x12\x31\n\x06record\x18\x01 \x01(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"\\\n\x17StreamTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"\xc5\x01\n\x17GetDeviceHistoryRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12.\n\nstart_date\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07metrics\x18\x04 \x03(\t\x12\x18\n\x0b\x61ggregation\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_aggregation\"\xa8\x01\n\x18GetDeviceHistoryResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12,\n\ntime_range\x18\x02 \x01(\x0b\x32\x18.iot.common.v1.TimeRange\x12\x0f\n\x07metrics\x18\x03 \x03(\t\x12\x13\n\x0b\x61ggregation\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x17.google.protobuf.Struct\"\xa0\x01\n\x16ListDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04page\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x16\n\tpage_size\x18\x04 \x01(\x05H\x03\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x07\n\x05_pageB\x0c\n\n_page_size\"\xd4\x01\n\nDeadLetter\x12\x16\n\x0e\x64\x65\x61\x64_letter_id\x18\x01 \x01(\t\x12&\n\x06record\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\tdevice_id\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x0c\n\n_device_id\"u\n\x17ListDeadLettersResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.iot.telemetry.v1.DeadLetter\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"~\n\x18ReplayDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05limit\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x08\n\x06_limit\"V\n\x19ReplayDeadLettersResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x15\n\rstill_failing\x18\x03 \x01(\x05\"\x89\x01\n\nMetricInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\x04unit\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x03min\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x0f\n\x07\x64\x65rived\x18\x06 \x01(\x08\x42\x07\n\x05_unitB\x06\n\x04_minB\x06\n\x04_max\"I\n\nDeviceType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x07metrics\x18\x02 \x03(\x0b\x32\x1c.iot.telemetry.v1.MetricInfo\"\x18\n\x16ListDeviceTypesRequest\"F\n\x17ListDeviceTypesResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.iot.telemetry.v1.DeviceType\"$\n\x14GetDeviceTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x15GetDeviceTypeResponse\x12\x31\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0b\x32\x1c.iot.telemetry.v1.DeviceType2\xc5\x07\n\x10TelemetryService\x12\x83\x01\n\x0fIngestTelemetry\x12(.iot.telemetry.v1.IngestTelemetryRequest\x1a).iot.telemetry.v1.IngestTelemetryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\n/telemetry:\x07payload\x12h\n\x0fStreamTelemetry\x12(.iot.telemetry.v1.StreamTelemetryRequest\x1a).iot.telemetry.v1.StreamTelemetryResponse(\x01\x12\x8f\x01\n\x10GetDeviceHistory\x12).iot.telemetry.v1.GetDeviceHistoryRequest\x1a*.iot.telemetry.v1.GetDeviceHistoryResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/devices/{device_id}/history\x12\x87\x01\n\x0fListDeadLetters\x12(.iot.telemetry.v1.ListDeadLettersRequest\x1a).iot.telemetry.v1.ListDeadLettersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/telemetry/dead-letters\x12\x97\x01\n\x11ReplayDeadLetters\x12*.iot.telemetry.v1.ReplayDeadLettersRequest\x1a+.iot.telemetry.v1.ReplayDeadLettersResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/telemetry/dead-letters/replay:\x01*\x12}\n\x0fListDeviceTypes\x12(.iot.telemetry.v1.ListDeviceTypesRequest\x1a).iot.telemetry.v1.ListDeviceTypesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/device-types\x12\x8b\x01\n\rGetDeviceType\x12&.iot.telemetry.v1.GetDeviceTypeRequest\x1a\'.iot.telemetry.v1.GetDeviceTypeResponse\")\x82\xd3\xe4\x93\x02#\x12\x14/device-types/{name}b\x0b\x64\x65vice_typeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n iot/telemetry/v1/telemetry.proto\x12\x10iot.telemetry.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\x1a\x1biot/common/v1/options.proto\"\x9f\x01\n\x0fTelemetryRecord\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x11\n\ttimestamp\x18\x02 \x01(\x01\x12\x39\n\x04\x64\x61ta\x18\x03 \x03(\x0b\x32+.iot.telemetry.v1.TelemetryRecord.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"s\n\x16IngestTelemetryRequest\x12%\n\x07payload\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12\x32\n\x07records\x18\x02 \x03(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"?\n\rRecordFailure\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\\\n\x17IngestTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"K\n\x16StreamTelemetryRequest\x12\x31\n\x06record\x18\x01 \x01(\x0b\x32!.iot.telemetry.v1.TelemetryRecord\"\\\n\x17StreamTelemetryResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12/\n\x06\x66\x61iled\x18\x02 \x03(\x0b\x32\x1f.iot.telemetry.v1.RecordFailure\"\xc5\x01\n\x17GetDeviceHistoryRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12.\n\nstart_date\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07metrics\x18\x04 \x03(\t\x12\x18\n\x0b\x61ggregation\x18\x05 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_aggregation\"\xa8\x01\n\x18GetDeviceHistoryResponse\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12,\n\ntime_range\x18\x02 \x01(\x0b\x32\x18.iot.common.v1.TimeRange\x12\x0f\n\x07metrics\x18\x03 \x03(\t\x12\x13\n\x0b\x61ggregation\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x17.google.protobuf.Struct\"\xa0\x01\n\x16ListDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x11\n\x04page\x18\x03 \x01(\x05H\x02\x88\x01\x01\x12\x16\n\tpage_size\x18\x04 \x01(\x05H\x03\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x07\n\x05_pageB\x0c\n\n_page_size\"\xd4\x01\n\nDeadLetter\x12\x16\n\x0e\x64\x65\x61\x64_letter_id\x18\x01 \x01(\t\x12&\n\x06record\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\tdevice_id\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x0c\n\n_device_id\"u\n\x17ListDeadLettersResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.iot.telemetry.v1.DeadLetter\x12-\n\npagination\x18\x02 \x01(\x0b\x32\x19.iot.common.v1.Pagination\"~\n\x18ReplayDeadLettersRequest\x12\x16\n\tdevice_id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06reason\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05limit\x18\x03 \x01(\x05H\x02\x88\x01\x01\x42\x0c\n\n_device_idB\t\n\x07_reasonB\x08\n\x06_limit\"V\n\x19ReplayDeadLettersResponse\x12\x10\n\x08replayed\x18\x01 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x15\n\rstill_failing\x18\x03 \x01(\x05\"\x89\x01\n\nMetricInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\x04unit\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x03min\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x0f\n\x07\x64\x65rived\x18\x06 \x01(\x08\x42\x07\n\x05_unitB\x06\n\x04_minB\x06\n\x04_max\"I\n\nDeviceType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x07metrics\x18\x02 \x03(\x0b\x32\x1c.iot.telemetry.v1.MetricInfo\"\x18\n\x16ListDeviceTypesRequest\"F\n\x17ListDeviceTypesResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.iot.telemetry.v1.DeviceType\"$\n\x14GetDeviceTypeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x15GetDeviceTypeResponse\x12\x31\n\x0b\x64\x65vice_type\x18\x01 \x01(\x0b\x32\x1c.iot.telemetry.v1.DeviceType\"\xde\x01\n\x16\x41ggregateSeriesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\ndevice_ids\x18\x02 \x03(\t\x12\x0f\n\x07metrics\x18\x03 \x03(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x62ucket_seconds\x18\x06 \x01(\x05\x12\x10\n\x08\x66unction\x18\x07 \x01(\t\"\\\n\x10\x41ggregatedSeries\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x15\n\rtimestamps_ms\x18\x03 \x03(\x03\x12\x0e\n\x06values\x18\x04 \x03(\x01\"M\n\x17\x41ggregateSeriesResponse\x12\x32\n\x06series\x18\x01 \x03(\x0b\x32\".iot.telemetry.v1.AggregatedSeries\"\x94\x01\n\x1b\x43ountDailyDatapointsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x0f\x44\x61ilyDatapoints\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x12\n\ndatapoints\x18\x02 \x01(\x03\"O\n\x1c\x43ountDailyDatapointsResponse\x12/\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32!.iot.telemetry.v1.DailyDatapoints2\xb0\t\n\x10TelemetryService\x12\x83\x01\n\x0fIngestTelemetry\x12(.iot.telemetry.v1.IngestTelemetryRequest\x1a).iot.telemetry.v1.IngestTelemetryResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\n/telemetry:\x07payload\x12h\n\x0fStreamTelemetry\x12(.iot.telemetry.v1.StreamTelemetryRequest\x1a).iot.telemetry.v1.StreamTelemetryResponse(\x01\x12\x8f\x01\n\x10GetDeviceHistory\x12).iot.telemetry.v1.GetDeviceHistoryRequest\x1a*.iot.telemetry.v1.GetDeviceHistoryResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/devices/{device_id}/history\x12\x87\x01\n\x0fListDeadLetters\x12(.iot.telemetry.v1.ListDeadLettersRequest\x1a).iot.telemetry.v1.ListDeadLettersResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/telemetry/dead-letters\x12\x97\x01\n\x11ReplayDeadLetters\x12*.iot.telemetry.v1.ReplayDeadLettersRequest\x1a+.iot.telemetry.v1.ReplayDeadLettersResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/telemetry/dead-letters/replay:\x01*\x12}\n\x0fListDeviceTypes\x12(.iot.telemetry.v1.ListDeviceTypesRequest\x1a).iot.telemetry.v1.ListDeviceTypesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/device-types\x12\x8b\x01\n\rGetDeviceType\x12&.iot.telemetry.v1.GetDeviceTypeRequest\x1a\'.iot.telemetry.v1.GetDeviceTypeResponse\")\x82\xd3\xe4\x93\x02#\x12\x14/device-types/{name}b\x0b\x64\x65vice_type\x12l\n\x0f\x41ggregateSeries\x12(.iot.telemetry.v1.AggregateSeriesRequest\x1a).iot.telemetry.v1.AggregateSeriesResponse\"\x04\xd8\xf3\x18\x01\x12{\n\x14\x43ountDailyDatapoints\x12-.iot.telemetry.v1.CountDailyDatapointsRequest\x1a..iot.telemetry.v1.CountDailyDatapointsResponse\"\x04\xd8\xf3\x18\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,46 +51,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TELEMETRYSERVICE'].methods_by_name['ListDeviceTypes']._serialized_options = b'\202\323\344\223\002\017\022\r/device-types'
   _globals['_TELEMETRYSERVICE'].methods_by_name['GetDeviceType']._loaded_options = None
   _globals['_TELEMETRYSERVICE'].methods_by_name['GetDeviceType']._serialized_options = b'\202\323\344\223\002#\022\024/device-types/{name}b\013device_type'
-  _globals['_TELEMETRYRECORD']._serialized_start=203
-  _globals['_TELEMETRYRECORD']._serialized_end=362
-  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_start=319
-  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_end=362
-  _globals['_INGESTTELEMETRYREQUEST']._serialized_start=364
-  _globals['_INGESTTELEMETRYREQUEST']._serialized_end=479
-  _globals['_RECORDFAILURE']._serialized_start=481
-  _globals['_RECORDFAILURE']._serialized_end=544
-  _globals['_INGESTTELEMETRYRESPONSE']._serialized_start=546
-  _globals['_INGESTTELEMETRYRESPONSE']._serialized_end=638
-  _globals['_STREAMTELEMETRYREQUEST']._serialized_start=640
-  _globals['_STREAMTELEMETRYREQUEST']._serialized_end=715
-  _globals['_STREAMTELEMETRYRESPONSE']._serialized_start=717
-  _globals['_STREAMTELEMETRYRESPONSE']._serialized_end=809
-  _globals['_GETDEVICEHISTORYREQUEST']._serialized_start=812
-  _globals['_GETDEVICEHISTORYREQUEST']._serialized_end=1009
-  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_start=1012
-  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_end=1180
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1183
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1343
-  _globals['_DEADLETTER']._serialized_start=1346
-  _globals['_DEADLETTER']._serialized_end=1558
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1560
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1677
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=1679
-  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=1805
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=1807
-  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1893
-  _globals['_METRICINFO']._serialized_start=1896
-  _globals['_METRICINFO']._serialized_end=2033
-  _globals['_DEVICETYPE']._serialized_start=2035
-  _globals['_DEVICETYPE']._serialized_end=2108
-  _globals['_LISTDEVICETYPESREQUEST']._serialized_start=2110
-  _globals['_LISTDEVICETYPESREQUEST']._serialized_end=2134
-  _globals['_LISTDEVICETYPESRESPONSE']._serialized_start=2136
-  _globals['_LISTDEVICETYPESRESPONSE']._serialized_end=2206
-  _globals['_GETDEVICETYPEREQUEST']._serialized_start=2208
-  _globals['_GETDEVICETYPEREQUEST']._serialized_end=2244
-  _globals['_GETDEVICETYPERESPONSE']._serialized_start=2246
-  _globals['_GETDEVICETYPERESPONSE']._serialized_end=2320
-  _globals['_TELEMETRYSERVICE']._serialized_start=2323
-  _globals['_TELEMETRYSERVICE']._serialized_end=3288
+  _globals['_TELEMETRYSERVICE'].methods_by_name['AggregateSeries']._loaded_options = None
+  _globals['_TELEMETRYSERVICE'].methods_by_name['AggregateSeries']._serialized_options = b'\330\363\030\001'
+  _globals['_TELEMETRYSERVICE'].methods_by_name['CountDailyDatapoints']._loaded_options = None
+  _globals['_TELEMETRYSERVICE'].methods_by_name['CountDailyDatapoints']._serialized_options = b'\330\363\030\001'
+  _globals['_TELEMETRYRECORD']._serialized_start=232
+  _globals['_TELEMETRYRECORD']._serialized_end=391
+  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_start=348
+  _globals['_TELEMETRYRECORD_DATAENTRY']._serialized_end=391
+  _globals['_INGESTTELEMETRYREQUEST']._serialized_start=393
+  _globals['_INGESTTELEMETRYREQUEST']._serialized_end=508
+  _globals['_RECORDFAILURE']._serialized_start=510
+  _globals['_RECORDFAILURE']._serialized_end=573
+  _globals['_INGESTTELEMETRYRESPONSE']._serialized_start=575
+  _globals['_INGESTTELEMETRYRESPONSE']._serialized_end=667
+  _globals['_STREAMTELEMETRYREQUEST']._serialized_start=669
+  _globals['_STREAMTELEMETRYREQUEST']._serialized_end=744
+  _globals['_STREAMTELEMETRYRESPONSE']._serialized_start=746
+  _globals['_STREAMTELEMETRYRESPONSE']._serialized_end=838
+  _globals['_GETDEVICEHISTORYREQUEST']._serialized_start=841
+  _globals['_GETDEVICEHISTORYREQUEST']._serialized_end=1038
+  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_start=1041
+  _globals['_GETDEVICEHISTORYRESPONSE']._serialized_end=1209
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1212
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1372
+  _globals['_DEADLETTER']._serialized_start=1375
+  _globals['_DEADLETTER']._serialized_end=1587
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1589
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1706
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_start=1708
+  _globals['_REPLAYDEADLETTERSREQUEST']._serialized_end=1834
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_start=1836
+  _globals['_REPLAYDEADLETTERSRESPONSE']._serialized_end=1922
+  _globals['_METRICINFO']._serialized_start=1925
+  _globals['_METRICINFO']._serialized_end=2062
+  _globals['_DEVICETYPE']._serialized_start=2064
+  _globals['_DEVICETYPE']._serialized_end=2137
+  _globals['_LISTDEVICETYPESREQUEST']._serialized_start=2139
+  _globals['_LISTDEVICETYPESREQUEST']._serialized_end=2163
+  _globals['_LISTDEVICETYPESRESPONSE']._serialized_start=2165
+  _globals['_LISTDEVICETYPESRESPONSE']._serialized_end=2235
+  _globals['_GETDEVICETYPEREQUEST']._serialized_start=2237
+  _globals['_GETDEVICETYPEREQUEST']._serialized_end=2273
+  _globals['_GETDEVICETYPERESPONSE']._serialized_start=2275
+  _globals['_GETDEVICETYPERESPONSE']._serialized_end=2349
+  _globals['_AGGREGATESERIESREQUEST']._serialized_start=2352
+  _globals['_AGGREGATESERIESREQUEST']._serialized_end=2574
+  _globals['_AGGREGATEDSERIES']._serialized_start=2576
+  _globals['_AGGREGATEDSERIES']._serialized_end=2668
+  _globals['_AGGREGATESERIESRESPONSE']._serialized_start=2670
+  _globals['_AGGREGATESERIESRESPONSE']._serialized_end=2747
+  _globals['_COUNTDAILYDATAPOINTSREQUEST']._serialized_start=2750
+  _globals['_COUNTDAILYDATAPOINTSREQUEST']._serialized_end=2898
+  _globals['_DAILYDATAPOINTS']._serialized_start=2900
+  _globals['_DAILYDATAPOINTS']._serialized_end=2950
+  _globals['_COUNTDAILYDATAPOINTSRESPONSE']._serialized_start=2952
+  _globals['_COUNTDAILYDATAPOINTSRESPONSE']._serialized_end=3031
+  _globals['_TELEMETRYSERVICE']._serialized_start=3034
+  _globals['_TELEMETRYSERVICE']._serialized_end=4234
 # @@protoc_insertion_point(module_scope)

@@ -621,3 +621,178 @@ class GetDeviceTypeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDeviceTypeResponse: _TypeAlias = GetDeviceTypeResponse  # noqa: Y015
+
+@_typing.final
+class AggregateSeriesRequest(_message.Message):
+    """AggregateSeriesRequest names an organization's devices and metrics, a half-open range and buckets."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_IDS_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    BUCKET_SECONDS_FIELD_NUMBER: _builtins.int
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    bucket_seconds: _builtins.int
+    """Width of the epoch-aligned buckets in seconds (60 for 1m, 86400 for 1d)."""
+    function: _builtins.str
+    """avg, min, max, sum, count, p50, p95 or p99."""
+    @_builtins.property
+    def device_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        device_ids: _abc.Iterable[_builtins.str] | None = ...,
+        metrics: _abc.Iterable[_builtins.str] | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        bucket_seconds: _builtins.int = ...,
+        function: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_seconds", b"bucket_seconds", "device_ids", b"device_ids", "end_time", b"end_time", "function", b"function", "metrics", b"metrics", "organization_id", b"organization_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateSeriesRequest: _TypeAlias = AggregateSeriesRequest  # noqa: Y015
+
+@_typing.final
+class AggregatedSeries(_message.Message):
+    """AggregatedSeries is one device's metric: bucket starts (ms since the epoch) and values, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    TIMESTAMPS_MS_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    metric: _builtins.str
+    @_builtins.property
+    def timestamps_ms(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        metric: _builtins.str = ...,
+        timestamps_ms: _abc.Iterable[_builtins.int] | None = ...,
+        values: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "metric", b"metric", "timestamps_ms", b"timestamps_ms", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregatedSeries: _TypeAlias = AggregatedSeries  # noqa: Y015
+
+@_typing.final
+class AggregateSeriesResponse(_message.Message):
+    """AggregateSeriesResponse holds the series that have data, ordered by device id, metric and time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def series(self) -> _containers.RepeatedCompositeFieldContainer[Global___AggregatedSeries]: ...
+    def __init__(
+        self,
+        *,
+        series: _abc.Iterable[Global___AggregatedSeries] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["series", b"series"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateSeriesResponse: _TypeAlias = AggregateSeriesResponse  # noqa: Y015
+
+@_typing.final
+class CountDailyDatapointsRequest(_message.Message):
+    """CountDailyDatapointsRequest names an organization and a half-open range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "organization_id", b"organization_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountDailyDatapointsRequest: _TypeAlias = CountDailyDatapointsRequest  # noqa: Y015
+
+@_typing.final
+class DailyDatapoints(_message.Message):
+    """DailyDatapoints counts the datapoints whose time falls on one UTC day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    DATAPOINTS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """YYYY-MM-DD."""
+    datapoints: _builtins.int
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        datapoints: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["datapoints", b"datapoints", "day", b"day"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DailyDatapoints: _TypeAlias = DailyDatapoints  # noqa: Y015
+
+@_typing.final
+class CountDailyDatapointsResponse(_message.Message):
+    """CountDailyDatapointsResponse lists the days that have datapoints, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___DailyDatapoints]: ...
+    def __init__(
+        self,
+        *,
+        days: _abc.Iterable[Global___DailyDatapoints] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountDailyDatapointsResponse: _TypeAlias = CountDailyDatapointsResponse  # noqa: Y015

@@ -70,6 +70,16 @@ class TelemetryServiceStub:
                 request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeRequest.SerializeToString,
                 response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeResponse.FromString,
                 _registered_method=True)
+        self.AggregateSeries = channel.unary_unary(
+                '/iot.telemetry.v1.TelemetryService/AggregateSeries',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.AggregateSeriesRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.AggregateSeriesResponse.FromString,
+                _registered_method=True)
+        self.CountDailyDatapoints = channel.unary_unary(
+                '/iot.telemetry.v1.TelemetryService/CountDailyDatapoints',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.FromString,
+                _registered_method=True)
 
 
 class TelemetryServiceServicer:
@@ -125,6 +135,21 @@ class TelemetryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AggregateSeries(self, request, context):
+        """Internal: bucketed aggregates of several devices and metrics of one organization, computed by the
+        time-series store (analytics' query, §3.5.2). The caller has checked the devices are the organization's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountDailyDatapoints(self, request, context):
+        """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TelemetryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +187,16 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.GetDeviceType,
                     request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeRequest.FromString,
                     response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeResponse.SerializeToString,
+            ),
+            'AggregateSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.AggregateSeries,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.AggregateSeriesRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.AggregateSeriesResponse.SerializeToString,
+            ),
+            'CountDailyDatapoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDailyDatapoints,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +389,60 @@ class TelemetryService:
             '/iot.telemetry.v1.TelemetryService/GetDeviceType',
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeRequest.SerializeToString,
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.GetDeviceTypeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AggregateSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/AggregateSeries',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.AggregateSeriesRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.AggregateSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDailyDatapoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/CountDailyDatapoints',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

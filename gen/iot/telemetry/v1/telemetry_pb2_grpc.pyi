@@ -47,6 +47,12 @@ class TelemetryServiceStub:
     """The device types telemetry knows (built in and from the types file) with their metrics."""
     GetDeviceType: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.GetDeviceTypeRequest, _telemetry_pb2.GetDeviceTypeResponse]
     """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared."""
+    AggregateSeries: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.AggregateSeriesRequest, _telemetry_pb2.AggregateSeriesResponse]
+    """Internal: bucketed aggregates of several devices and metrics of one organization, computed by the
+    time-series store (analytics' query, §3.5.2). The caller has checked the devices are the organization's.
+    """
+    CountDailyDatapoints: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.CountDailyDatapointsRequest, _telemetry_pb2.CountDailyDatapointsResponse]
+    """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
 
 @_typing.type_check_only
 class TelemetryServiceAsyncStub(TelemetryServiceStub):
@@ -67,6 +73,12 @@ class TelemetryServiceAsyncStub(TelemetryServiceStub):
     """The device types telemetry knows (built in and from the types file) with their metrics."""
     GetDeviceType: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.GetDeviceTypeRequest, _telemetry_pb2.GetDeviceTypeResponse]  # type: ignore[assignment]
     """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared."""
+    AggregateSeries: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.AggregateSeriesRequest, _telemetry_pb2.AggregateSeriesResponse]  # type: ignore[assignment]
+    """Internal: bucketed aggregates of several devices and metrics of one organization, computed by the
+    time-series store (analytics' query, §3.5.2). The caller has checked the devices are the organization's.
+    """
+    CountDailyDatapoints: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.CountDailyDatapointsRequest, _telemetry_pb2.CountDailyDatapointsResponse]  # type: ignore[assignment]
+    """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
 
 class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
     """TelemetryService ingests readings and answers history queries (spec §3.1.6, §4.1, §4.2)."""
@@ -126,5 +138,23 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.GetDeviceTypeResponse, _abc.Awaitable[_telemetry_pb2.GetDeviceTypeResponse]]:
         """One device type with its metrics; NOT_FOUND (DEVICE_TYPE_NOT_FOUND) for a type nobody declared."""
+
+    @_abc_1.abstractmethod
+    def AggregateSeries(
+        self,
+        request: _telemetry_pb2.AggregateSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_telemetry_pb2.AggregateSeriesResponse, _abc.Awaitable[_telemetry_pb2.AggregateSeriesResponse]]:
+        """Internal: bucketed aggregates of several devices and metrics of one organization, computed by the
+        time-series store (analytics' query, §3.5.2). The caller has checked the devices are the organization's.
+        """
+
+    @_abc_1.abstractmethod
+    def CountDailyDatapoints(
+        self,
+        request: _telemetry_pb2.CountDailyDatapointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_telemetry_pb2.CountDailyDatapointsResponse, _abc.Awaitable[_telemetry_pb2.CountDailyDatapointsResponse]]:
+        """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
 
 def add_TelemetryServiceServicer_to_server(servicer: TelemetryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
