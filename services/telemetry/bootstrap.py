@@ -30,6 +30,7 @@ from services.telemetry.adapters.device_activity import GrpcDeviceActivitySink
 from services.telemetry.adapters.device_directory import GrpcDeviceDirectory
 from services.telemetry.adapters.device_types_file import load_device_types
 from services.telemetry.adapters.timeseries_memory import InMemoryTimeSeriesStore
+from services.telemetry.domain.aggregates import StoreAggregates
 from services.telemetry.domain.anomalies import AnomalyDetector, DetectorSettings
 from services.telemetry.domain.pipeline import TelemetryPipeline
 from services.telemetry.domain.service import TelemetryService
@@ -123,7 +124,7 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
     registration = ServiceRegistration(
         telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"],
         telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server,
-        TelemetryServicer(service),
+        TelemetryServicer(service, StoreAggregates(store)),
     )
     background = [_consume(source, pipeline.ingest) for source in _sources(ctx, settings)]
     background.append(lambda: _log_stats(pipeline, settings.stats_interval_seconds))

@@ -15,7 +15,7 @@ from services.telemetry.domain.model import (
     Reading,
     RejectReason,
 )
-from services.telemetry.domain.series import SeriesPoint, SeriesQuery
+from services.telemetry.domain.series import DailyCount, SeriesPoint, SeriesQuery
 
 
 class TimeSeriesStore(Protocol):
@@ -31,6 +31,11 @@ class TimeSeriesStore(Protocol):
 
     async def count(self, organization_id: str | None = None, device_id: str | None = None) -> int:
         """How many datapoints are stored (tests, health checks, usage reports)."""
+        ...
+
+    async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
+        """Datapoints of the organization in [start_ms, end_ms) per UTC day, counted by the store; only days that
+        have some, oldest first (analytics reconciles its data volume from them)."""
         ...
 
     async def close(self) -> None: ...

@@ -13,6 +13,9 @@ from iot.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
 
 from services.runtime.context import current_caller
 from services.runtime.messages import pagination_message
+from services.runtime.service import NotImplementedYet
+from services.telemetry.aggregate_messages import aggregate_request, aggregated_series_message, daily_counts_message
+from services.telemetry.domain.aggregates import StoreAggregates
 from services.telemetry.domain.history import HistoryRequest
 from services.telemetry.domain.model import Source
 from services.telemetry.domain.service import TelemetryService
@@ -31,8 +34,9 @@ STREAM_BATCH = 500
 
 
 class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
-    def __init__(self, service: TelemetryService):
+    def __init__(self, service: TelemetryService, aggregates: StoreAggregates | None = None):
         self._service = service
+        self._aggregates = aggregates
 
     async def IngestTelemetry(
         self, request: telemetry_pb2.IngestTelemetryRequest, context: Context
@@ -102,6 +106,25 @@ class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
         return telemetry_pb2.ReplayDeadLettersResponse(
             replayed=outcome.replayed, accepted=outcome.accepted, still_failing=outcome.still_failing
         )
+
+    async def AggregateSeries(
+        self, request: telemetry_pb2.AggregateSeriesRequest, context: Context
+    ) -> telemetry_pb2.AggregateSeriesResponse:
+        points = await self._internal().aggregate(current_caller(), aggregate_request(request))
+        return aggregated_series_message(points)
+
+    async def CountDailyDatapoints(
+        self, request: telemetry_pb2.CountDailyDatapointsRequest, context: Context
+    ) -> telemetry_pb2.CountDailyDatapointsResponse:
+        days = await self._internal().daily_counts(
+            current_caller(), request.organization_id, millis(request.start_time), millis(request.end_time)
+        )
+        return daily_counts_message(days)
+
+    def _internal(self) -> StoreAggregates:
+        if self._aggregates is None:
+            raise NotImplementedYet("aggregates are not served by this telemetry instance")
+        return self._aggregates
 
 
 async def _batches(

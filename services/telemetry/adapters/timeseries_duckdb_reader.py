@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 
 from services.telemetry.adapters.timeseries_duckdb import TABLES, DuckdbWriter
-from services.telemetry.domain.series import Aggregate, SeriesPoint, SeriesQuery
+from services.telemetry.domain.series import DAY_MS, Aggregate, DailyCount, SeriesPoint, SeriesQuery
 
 AGGREGATES = {
     Aggregate.AVG: "avg(value)",
@@ -86,6 +86,17 @@ class DuckdbReader:
             where = found
         total = " + ".join(f"(SELECT count(*) FROM {t} WHERE {where})" for t in TABLES)
         return int(self.db.execute(f"SELECT {total}").fetchall()[0][0])
+
+    def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
+        device_keys = self.devices.find(organization_id, None)
+        if not device_keys:
+            return []
+        where = f"device_key IN ({', '.join(map(str, device_keys))}) AND ts >= {int(start_ms)} AND ts < {int(end_ms)}"
+        points = " UNION ALL ".join(f"SELECT ts FROM {t} WHERE {where}" for t in TABLES)
+        rows = self.db.execute(
+            f"SELECT ts // {DAY_MS} AS day, count(*) FROM ({points}) GROUP BY day ORDER BY day"
+        ).fetchall()
+        return [DailyCount(int(day) * DAY_MS, int(n)) for day, n in rows]
 
     def _where(
         self, organization_id: str | None, device_ids: Sequence[str] | None, metrics: Sequence[str]

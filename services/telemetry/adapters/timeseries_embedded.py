@@ -44,7 +44,7 @@ from services.telemetry.adapters.timeseries_compaction import Compactor
 from services.telemetry.adapters.timeseries_duckdb import DuckdbWriter, connect
 from services.telemetry.adapters.timeseries_duckdb_reader import DuckdbReader
 from services.telemetry.domain.model import Reading
-from services.telemetry.domain.series import SeriesPoint, SeriesQuery
+from services.telemetry.domain.series import DailyCount, SeriesPoint, SeriesQuery
 
 log = logging.getLogger("iotmon.telemetry.store")
 
@@ -117,6 +117,9 @@ class EmbeddedTimeSeriesStore:
 
     async def count(self, organization_id: str | None = None, device_id: str | None = None) -> int:
         return await self._on(self._read_thread, self._reader.count, organization_id, device_id)
+
+    async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
+        return await self._on(self._read_thread, self._reader.daily_counts, organization_id, start_ms, end_ms)
 
     async def compact(self) -> None:
         """Do every compaction that is due now (the store also does so every `compaction_interval` seconds)."""

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from services.telemetry.domain.model import Reading
-from services.telemetry.domain.series import Aggregate, SeriesPoint, SeriesQuery
+from services.telemetry.domain.series import DAY_MS, Aggregate, DailyCount, SeriesPoint, SeriesQuery
 
 SeriesKey = tuple[str, str, str]  # organization, device, metric
 
@@ -52,6 +52,17 @@ class InMemoryTimeSeriesStore:
             for (organization, device, _), series in self._series.items()
             if organization_id in (None, organization) and device_id in (None, device)
         )
+
+    async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
+        days: dict[int, int] = {}
+        for (organization, _, _), series in self._series.items():
+            if organization != organization_id:
+                continue
+            for timestamp in series:
+                if start_ms <= timestamp < end_ms:
+                    day = timestamp - timestamp % DAY_MS
+                    days[day] = days.get(day, 0) + 1
+        return [DailyCount(day, n) for day, n in sorted(days.items())]
 
     async def close(self) -> None:
         self._series.clear()

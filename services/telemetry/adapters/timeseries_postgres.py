@@ -29,7 +29,7 @@ import asyncpg
 from services.runtime.postgres import create_schema
 from services.telemetry.adapters.timeseries_columns import DeviceTable, KeyTable, flatten
 from services.telemetry.domain.model import Reading
-from services.telemetry.domain.series import Aggregate, SeriesPoint, SeriesQuery
+from services.telemetry.domain.series import Aggregate, DailyCount, SeriesPoint, SeriesQuery
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ts_devices (
@@ -167,6 +167,19 @@ class PostgresTimeSeriesStore:
             device_id,
         )
         return int(total)
+
+    async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
+        # The BRIN index on ts bounds the scan to the range; the devices are the organization's keys.
+        rows = await self._pool.fetch(
+            "SELECT (floor(date_part('epoch', date_bin('1 day', p.ts, timestamptz 'epoch'))) * 1000)::bigint, count(*) "
+            "FROM ts_points p WHERE p.device_key IN (SELECT device_key FROM ts_devices WHERE organization_id = $1) "
+            "AND p.ts >= timestamptz 'epoch' + $2::bigint * interval '1 millisecond' "
+            "AND p.ts < timestamptz 'epoch' + $3::bigint * interval '1 millisecond' GROUP BY 1 ORDER BY 1",
+            organization_id,
+            start_ms,
+            end_ms,
+        )
+        return [DailyCount(int(day), int(n)) for day, n in rows]
 
     async def analyze(self) -> None:
         """Statistics and visibility map after a bulk load (index-only scans need the latter); autovacuum does

@@ -15,7 +15,7 @@ from services.telemetry.adapters.timeseries_embedded import EmbeddedTimeSeriesSt
 from services.telemetry.adapters.timeseries_memory import InMemoryTimeSeriesStore
 from services.telemetry.adapters.timeseries_postgres import PostgresTimeSeriesStore
 from services.telemetry.domain.model import Reading
-from services.telemetry.domain.series import SeriesPoint, SeriesQuery
+from services.telemetry.domain.series import DailyCount, SeriesPoint, SeriesQuery
 from services.telemetry.ports import TimeSeriesStore
 from tests.support.servers import require_server
 
@@ -64,6 +64,9 @@ class CompactingStore:
 
     async def count(self, organization_id: str | None = None, device_id: str | None = None) -> int:
         return await self.inner.count(organization_id, device_id)
+
+    async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
+        return await self.inner.daily_counts(organization_id, start_ms, end_ms)
 
     async def close(self) -> None:
         await self.inner.close()
