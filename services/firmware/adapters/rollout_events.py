@@ -37,7 +37,5 @@ class BusRolloutEvents:
 
     async def deployment_changed(self, view: DeploymentView) -> None:
         deployment = view.deployment
-        event = events_pb2.DeploymentChanged(
-            meta=event_meta(deployment.org_id), deployment=deployment_to_proto(view)
-        )
+        event = events_pb2.DeploymentChanged(meta=event_meta(deployment.org_id), deployment=deployment_to_proto(view))
         await self._bus.publish(DEPLOYMENT_CHANGED, event, partition_key=deployment.deployment_id)

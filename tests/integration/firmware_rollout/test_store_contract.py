@@ -12,6 +12,7 @@ from services.firmware.domain.rollout.job import JobOperation, JobStatus
 from services.firmware.domain.rollout.planning import Target
 from services.firmware.domain.rollout.progress import JobCount
 from services.firmware.domain.rollout.validation import DeploymentFilter, JobFilter
+from services.firmware.ports import DeploymentStore, Leases
 from services.kernel.pagination import PageRequest
 from tests.integration.firmware_rollout.conftest import Store
 from tests.unit.firmware_rollout.builders import a_deployment, a_job
@@ -232,3 +233,11 @@ async def test_a_lease_has_one_holder_until_released_or_expired(store: Store) ->
     await asyncio.sleep(0.35)  # b's short lease runs out on the store's clock
     assert await store.try_acquire("firmware-orchestrator", "a", 30)
     assert not await store.renew("firmware-orchestrator", "b", 30)
+
+
+def test_every_store_is_a_deployment_store_and_leases(store: Store) -> None:
+    # mypy checks the assignments against the ports; the run checks the methods exist.
+    deployments: DeploymentStore = store
+    leases: Leases = store
+    assert callable(deployments.save_deployment)
+    assert callable(leases.try_acquire)

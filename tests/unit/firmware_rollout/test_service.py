@@ -12,6 +12,7 @@ from services.firmware.domain.rollout.deployment import BatchStatus, DeploymentS
 from services.firmware.domain.rollout.job import JobReport, JobStatus
 from services.firmware.domain.rollout.targets import TargetDevice
 from services.firmware.orchestrator import Orchestrator
+from services.firmware.ports import JobHandler
 from services.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tests.unit.firmware_rollout.fakes import OPERATOR, OTHER_ORG, VIEWER, Rig, a_firmware, fleet
 
@@ -219,3 +220,9 @@ async def test_reports_are_refused_with_a_reason_and_the_http_fallback_maps_them
         await rig.service.update_job(OPERATOR, UpdateJob(job.device_id, job.job_id, "CANCELED"))
     view = await rig.service.get_deployment(OPERATOR, dep)
     assert (view.progress.succeeded, view.progress.pending) == (1, 1)
+
+
+def test_the_service_is_what_job_channels_feed() -> None:
+    handler: JobHandler = Rig(fleet(1)).service  # mypy checks it against the port
+    assert callable(handler.on_report)
+    assert callable(handler.next_job)
