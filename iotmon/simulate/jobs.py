@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from iotmon.simulate.firmware_device import Answer, Behaviour, Execution, FirmwareDevice, JobCounts
-from iotmon.simulate.options import MqttUrl
+from iotmon.simulate.options import MqttUrl, SimulationOptions, Via
 
 log = logging.getLogger("iotmon.simulate.jobs")
 
@@ -88,12 +88,18 @@ class MqttJobLink:
             self._client.username_pw_set(url.username, url.password)
         client = self._client
         client.on_socket_open = lambda c, _u, sock: self._loop.add_reader(sock, c.loop_read)
-        client.on_socket_close = lambda _c, _u, sock: self._loop.remove_reader(sock)
+        client.on_socket_close = lambda _c, _u, sock: self._forget(sock)
         client.on_socket_register_write = lambda c, _u, sock: self._loop.add_writer(sock, c.loop_write)
-        client.on_socket_unregister_write = lambda _c, _u, sock: self._loop.remove_writer(sock)
+        client.on_socket_unregister_write = lambda _c, _u, sock: self._stop_writing(sock)
         client.on_connect = self._on_connect
         client.on_subscribe = lambda *_: self._subscribed.set()
         client.on_message = self._on_message
+
+    def _forget(self, sock: Any) -> None:
+        self._loop.remove_reader(sock)
+
+    def _stop_writing(self, sock: Any) -> None:
+        self._loop.remove_writer(sock)
 
     async def connect(self) -> None:
         self._connected.clear()
@@ -323,3 +329,45 @@ async def firmware_fleet(
             yield fleet
         finally:
             await fleet.stop()
+
+
+class StampedTransport:
+    """The readings transport, with each record stamped with its device's firmware version before it goes."""
+
+    def __init__(self, inner: Any, fleet: FirmwareFleet) -> None:
+        self._inner = inner
+        self._fleet = fleet
+        self.max_batch: int = inner.max_batch
+        self.linger: float = inner.linger
+
+    async def send(self, records: list[Any]) -> None:
+        self._fleet.stamp(records)
+        await self._inner.send(records)
+
+    async def drain(self) -> None:
+        await self._inner.drain()
+
+
+@contextlib.asynccontextmanager
+async def open_fleet(
+    options: SimulationOptions, device_ids: Sequence[str], token: str
+) -> AsyncIterator[FirmwareFleet | None]:
+    """The job-taking fleet the options ask for (MQTT job clients with --via mqtt, else the HTTP fallback), or None."""
+    if not options.takes_jobs:
+        yield None
+        return
+    headers = {"authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=options.gateway, headers=headers, timeout=30.0) as api,
+        firmware_fleet(
+            device_ids,
+            via_mqtt=options.mqtt if options.via is Via.MQTT else None,
+            api=api,
+            behaviour=Behaviour(options.install_seconds, options.install_failure_rate, options.reboot_seconds),
+            initial_version=options.initial_firmware,
+            silent=options.silent_devices,
+            seed=options.seed,
+            topic_prefix=options.jobs_topic_prefix,
+        ) as fleet,
+    ):
+        yield fleet

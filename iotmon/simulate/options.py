@@ -64,6 +64,14 @@ class SimulationOptions:
     batch_size: int = 100
     concurrency: int | None = None  # None: 4 HTTP requests, 1 Kinesis call (see requests_in_flight)
     progress_interval: float | None = None  # None: 1 s on a terminal, 5 s otherwise
+    # Firmware jobs (docs/device-jobs.md): None = on with --via mqtt, off otherwise.
+    firmware_jobs: bool | None = None
+    install_seconds: float = 5.0
+    install_failure_rate: float = 0.0
+    reboot_seconds: float = 2.0
+    initial_firmware: str = "v1.0.0"
+    silent_devices: int = 0  # the last N devices never answer a job (to watch a timeout)
+    jobs_topic_prefix: str = "devices"
 
     def __post_init__(self) -> None:
         problems = [p for p in self._problems() if p]
@@ -88,7 +96,17 @@ class SimulationOptions:
             f"--prefix must be a slug of at most {MAX_PREFIX_LENGTH} lower-case letters, digits and dashes"
             if len(self.prefix) > MAX_PREFIX_LENGTH or not PREFIX.fullmatch(self.prefix)
             else "",
+            "--install-failure-rate must be between 0 and 1" if not 0 <= self.install_failure_rate <= 1 else "",
+            "--install-seconds and --reboot-seconds must be 0 or more"
+            if self.install_seconds < 0 or self.reboot_seconds < 0
+            else "",
+            "--silent-devices must be between 0 and --devices" if not 0 <= self.silent_devices <= self.devices else "",
         ]
+
+    @property
+    def takes_jobs(self) -> bool:
+        """Whether the devices take firmware jobs: MQTT devices do unless told not to."""
+        return self.via is Via.MQTT if self.firmware_jobs is None else self.firmware_jobs
 
     @property
     def requests_in_flight(self) -> int:
@@ -131,6 +149,12 @@ class SimulationOptions:
             batch_size=args.batch_size,
             concurrency=args.concurrency,
             progress_interval=args.progress_interval,
+            firmware_jobs=args.firmware_jobs,
+            install_seconds=args.install_seconds,
+            install_failure_rate=args.install_failure_rate,
+            reboot_seconds=args.reboot_seconds,
+            initial_firmware=args.initial_firmware,
+            silent_devices=args.silent_devices,
         )
 
 
@@ -145,6 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Register simulated temperature-sensor-v2 devices and send them realistic readings."
     _add_what(parser.add_argument_group("what to simulate"))
     _add_where(parser.add_argument_group("where to send"))
+    _add_jobs(parser.add_argument_group("firmware jobs (docs/device-jobs.md)"))
 
 
 def _add_what(what: argparse._ArgumentGroup) -> None:
@@ -204,4 +229,24 @@ def _add_where(how: argparse._ArgumentGroup) -> None:
     )
     how.add_argument(
         "--progress-interval", type=float, metavar="S", default=None, help="seconds between progress lines"
+    )
+
+
+def _add_jobs(jobs: argparse._ArgumentGroup) -> None:
+    jobs.add_argument(
+        "--firmware-jobs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="devices take firmware jobs (default: on with --via mqtt; other transports poll over HTTP)",
+    )
+    jobs.add_argument("--install-seconds", type=float, metavar="S", default=5.0, help="mean install time (default 5)")
+    jobs.add_argument(
+        "--install-failure-rate", type=float, metavar="P", default=0.0, help="chance 0..1 an install fails (default 0)"
+    )
+    jobs.add_argument(
+        "--reboot-seconds", type=float, metavar="S", default=2.0, help="silent after installing (default 2)"
+    )
+    jobs.add_argument("--initial-firmware", metavar="V", default="v1.0.0", help="version devices start with")
+    jobs.add_argument(
+        "--silent-devices", type=int, metavar="N", default=0, help="the last N devices never answer a job (default 0)"
     )

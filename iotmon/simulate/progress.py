@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from iotmon.simulate.stats import Counters
@@ -30,6 +31,7 @@ class Progress:
         self._started = time.monotonic()
         self._last = (self._started, 0, 0)
         self._width = 0
+        self.extra: Callable[[], str] | None = None  # more to show on the line (the firmware job counts)
 
     def say(self, message: str) -> None:
         """A message of its own (registration, errors) that does not garble the progress line."""
@@ -55,6 +57,8 @@ class Progress:
         line = progress_line(
             now - self._started, counters, (counters.sent - sent) / span, (counters.acknowledged - acknowledged) / span
         )
+        if self.extra is not None:
+            line += "  " + self.extra()
         self._last = (now, counters.sent, counters.acknowledged)
         if self._terminal:
             self._out.write("\r" + line.ljust(self._width))

@@ -14,6 +14,7 @@ from typing import TextIO
 import httpx
 
 from iotmon.simulate.generator import ReadingGenerator
+from iotmon.simulate.jobs import StampedTransport, open_fleet
 from iotmon.simulate.options import SimulationOptions
 from iotmon.simulate.progress import Progress
 from iotmon.simulate.registration import ensure_devices
@@ -61,7 +62,13 @@ async def simulate(
             f"note: over {MAX_PER_DEVICE} readings/s per device, timestamps (one per device per millisecond) run "
             "ahead of the clock and the service will refuse them as TIMESTAMP_IN_FUTURE: add devices"
         )
-    async with open_transport(options, token, counters) as transport:
+    async with open_transport(options, token, counters) as opened, open_fleet(options, device_ids, token) as fleet:
+        transport: Transport = opened
+        if fleet is not None:  # readings carry each device's firmware version; the progress line shows the jobs
+            transport = StampedTransport(opened, fleet)
+            progress.extra = fleet.counts.line
+            taking = len(device_ids) - options.silent_devices
+            progress.say(f"{taking} devices take firmware jobs on {options.initial_firmware}")
         started = time.monotonic()
         restore_signals = _stop_on_signals(stop)
         progress.start()
