@@ -1,14 +1,108 @@
-"""Composition root of the analytics service.
+"""Composition root of the analytics service: the one place that picks adapters from settings.
 
-Not built yet (issue #7): every RPC of the contract answers UNIMPLEMENTED with reason NOT_IMPLEMENTED,
-which the gateway shows as 501 in the error format. The service still appears in reflection and health.
+Built (issue #7, first slice): the dashboard (§3.5.1) from counters kept from bus events (group "analytics")
+and reconciled with the device, alerting and telemetry services; the sensor-data query (§3.5.2) computed by
+telemetry's time-series store. Reports, exports and usage answer UNIMPLEMENTED for now.
+Store: SQLite in data_dir (default), PostgreSQL (asyncpg) or memory.
 """
 
 from __future__ import annotations
 
-from services.runtime.contract import service_descriptor
-from services.runtime.service import BuildContext, BuiltService, unimplemented_registration
+import asyncio
+import logging
+import time
+from typing import Literal
+
+from iot.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.analytics.adapters.consumers import subscribe
+from services.analytics.adapters.peers import GrpcAlertCensus, GrpcDeviceCensus, GrpcDeviceOwnership, GrpcTelemetry
+from services.analytics.adapters.store_memory import InMemoryCounterStore
+from services.analytics.adapters.store_sqlite import SqliteCounterStore
+from services.analytics.domain.reconcile import Reconciler
+from services.analytics.domain.service import AnalyticsService
+from services.analytics.ports import CounterStore
+from services.analytics.servicer import AnalyticsServicer
+from services.runtime.clients import open_channel
+from services.runtime.server import ServiceRegistration
+from services.runtime.service import BuildContext, BuiltService
+from services.runtime.service_tokens import ServiceTokens
+
+log = logging.getLogger("iotmon.analytics")
+
+SERVICE_NAME = "analytics"
+SQLITE_FILE = "analytics.db"
+DAY_MS = 86_400_000
 
 
-async def build(ctx: BuildContext) -> BuiltService:
-    return BuiltService("analytics", [unimplemented_registration(service_descriptor("analytics"))])
+class AnalyticsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IOTMON_ANALYTICS_", extra="ignore")
+
+    # sqlite keeps data_dir/analytics.db; memory forgets everything on restart (tests, demos).
+    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    postgres_schema: str | None = None
+    reconcile_interval_seconds: float = Field(
+        default=3600, ge=0, description="an organization's counters are reconciled when older than this on a read"
+    )
+    reconcile_timeout_seconds: float = Field(
+        default=10, gt=0, description="how long the first dashboard read of an organization waits for its counts"
+    )
+    event_ids_kept_days: float = Field(default=7, gt=0, description="readings events are de-duplicated this long")
+
+
+async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) -> BuiltService:
+    settings = settings or AnalyticsSettings()
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await _store(ctx, settings)
+    tokens = ServiceTokens(ctx.settings, SERVICE_NAME)
+    devices = open_channel(ctx.settings.device_addr, service_tokens=tokens)
+    telemetry = open_channel(ctx.settings.telemetry_addr, service_tokens=tokens)
+    # The alerting service lists an organization's alerts to its users only: asked with the reader's token.
+    alerting = open_channel(ctx.settings.alerting_addr)
+    for channel in (devices, telemetry, alerting):
+        ctx.resources.push_async_callback(channel.close)
+    telemetry_client = GrpcTelemetry(telemetry)
+    service = AnalyticsService(
+        store=store,
+        reconciler=Reconciler(store, GrpcDeviceCensus(devices), GrpcAlertCensus(alerting), telemetry_client),
+        ownership=GrpcDeviceOwnership(devices),
+        series=telemetry_client,
+        now_ms=lambda: time.time_ns() // 1_000_000,
+        reconcile_every_ms=int(settings.reconcile_interval_seconds * 1000),
+        reconcile_timeout_s=settings.reconcile_timeout_seconds,
+    )
+    ctx.resources.push_async_callback(service.wait_reconciled)
+    subscribe(ctx.bus, service)
+    registration = ServiceRegistration(
+        analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"],
+        analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
+        AnalyticsServicer(service),
+    )
+
+    async def forget_old_event_ids() -> None:
+        while True:
+            try:
+                cutoff = time.time_ns() // 1_000_000 - int(settings.event_ids_kept_days * DAY_MS)
+                await store.forget_events_before(cutoff)
+            except Exception:
+                log.exception("forgetting old event ids failed")
+            await asyncio.sleep(3600)
+
+    return BuiltService(SERVICE_NAME, [registration], [forget_old_event_ids])
+
+
+async def _store(ctx: BuildContext, settings: AnalyticsSettings) -> CounterStore:
+    store: CounterStore
+    if settings.store == "memory":
+        store = InMemoryCounterStore()
+    elif settings.store == "postgres":
+        from services.analytics.adapters.store_postgres import PostgresCounterStore
+
+        store = await PostgresCounterStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        store = SqliteCounterStore(ctx.settings.data_dir / SQLITE_FILE)
+    ctx.resources.push_async_callback(store.close)
+    return store

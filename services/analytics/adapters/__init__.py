@@ -1,0 +1,1 @@
+"""Analytics adapters: counter stores (SQLite, PostgreSQL, memory), bus consumers and gRPC clients."""
