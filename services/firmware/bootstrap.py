@@ -4,7 +4,12 @@ Catalog (§3.4.1–§3.4.3, §4.5): firmware records in SQLite (data_dir/firmwar
 memory; images in the data directory (uploaded and downloaded through the gateway's /objects endpoints) or an
 S3 bucket (presigned POST, S3 event notifications read from SQS). The processor consumes firmware.uploaded
 (group "firmware") and, in S3 mode, the bucket's queue; with IOTMON_FIRMWARE_CLAMD_URL images are also scanned.
-The deployment RPCs answer UNIMPLEMENTED until a rollout is passed to the servicer.
+
+Rollouts (§3.4.4–6, §4.6–4.7): deployments and jobs in the same store (rollout_* tables of firmware.db, or
+PostgreSQL), devices looked up on the device service (BatchGetDevices, as the firmware service), jobs sent over
+the MQTT job topics when IOTMON_MQTT_URL is set, over AWS IoT Jobs when IOTMON_FIRMWARE_JOBS_CHANNEL=iot, and
+otherwise left for devices to poll over HTTP; download links presigned by the catalog's object store; the
+leased orchestrator as a background job.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from iot.firmware.v1 import firmware_pb2, firmware_pb2_grpc
 from pydantic import AliasChoices, Field
@@ -22,14 +27,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.firmware.adapters.catalog_events import FIRMWARE_UPLOADED, BusCatalogEvents, ObjectCreatedListener
 from services.firmware.adapters.catalog_memory import InMemoryFirmwareStore
 from services.firmware.adapters.catalog_sqlite import SqliteFirmwareStore
+from services.firmware.adapters.device_directory import GrpcDeviceDirectory
 from services.firmware.adapters.object_store_fs import FilesystemObjectStore
+from services.firmware.adapters.rollout_events import BusRolloutEvents
+from services.firmware.adapters.rollout_links import PresignedDownloadLinks
+from services.firmware.adapters.rollout_memory import InMemoryDeploymentStore
+from services.firmware.adapters.rollout_sqlite import SqliteDeploymentStore
 from services.firmware.domain.catalog.processing import FirmwareProcessor, ProcessingPolicy
 from services.firmware.domain.catalog.service import CatalogService, UploadLimits
-from services.firmware.ports import FirmwareStore, MalwareScanner, ObjectStore
+from services.firmware.domain.rollout.service import RolloutService
+from services.firmware.orchestrator import Orchestrator
+from services.firmware.ports import DeploymentStore, FirmwareStore, JobChannel, Leases, MalwareScanner, ObjectStore
 from services.firmware.servicer import FirmwareServicer
 from services.kernel.clock import Clock
+from services.runtime.clients import open_channel
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
+from services.runtime.service_tokens import ServiceTokens
 from services.runtime.signed_upload import load_signing_key, objects_dir
 
 SERVICE_NAME = "firmware"
@@ -40,6 +54,10 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 FIRMWARE_PREFIX = "firmware/"
 
 BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
+
+
+class RolloutStore(DeploymentStore, Leases, Protocol):
+    """Every deployment store keeps the orchestrator's lease too (on the same database clock)."""
 
 
 class FirmwareSettings(BaseSettings):
@@ -69,6 +87,24 @@ class FirmwareSettings(BaseSettings):
     clamd_url: str | None = None
     clamd_timeout_seconds: float = Field(default=30, gt=0)
 
+    # How jobs reach devices. auto: the MQTT job topics when IOTMON_MQTT_URL is set (as telemetry reads it),
+    # else poll (devices ask over HTTP); iot: AWS IoT Jobs (region and endpoint as for S3).
+    jobs_channel: Literal["auto", "mqtt", "iot", "poll"] = "auto"
+    mqtt_url: str | None = Field(default=None, validation_alias="IOTMON_MQTT_URL")
+    # The MQTT job channel (docs/device-jobs.md). The client id must be stable per replica and unique per
+    # process (None: iotmon-firmware-jobs-<hostname>); replicas sharing the group split device requests.
+    mqtt_client_id: str | None = None
+    mqtt_group: str | None = "iotmon-firmware"
+    mqtt_topic_prefix: str = "devices"
+    mqtt_session_expiry_seconds: int = Field(default=3600, ge=0)
+    iot_poll_seconds: float = Field(default=10, gt=0, description="how often IoT job executions are polled")
+    # How long a job's download link is valid (a device asking again gets a new one).
+    download_link_seconds: float = Field(default=86_400, gt=0)
+    # The orchestrator: one replica at a time holds the lease; another takes over within lease_seconds.
+    orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
+    orchestrator_lease_seconds: float = Field(default=5, gt=0)
+    orchestrator_renew_seconds: float = Field(default=1, gt=0)
+
 
 @dataclass
 class Catalog:
@@ -85,12 +121,90 @@ async def build(
 ) -> BuiltService:
     settings = settings or FirmwareSettings()
     catalog = await build_catalog(ctx, settings, clock)
+    rollout, orchestrator = await build_rollout(ctx, settings, catalog, clock)
     registration = ServiceRegistration(
         firmware_pb2.DESCRIPTOR.services_by_name["FirmwareService"],
         firmware_pb2_grpc.add_FirmwareServiceServicer_to_server,
-        FirmwareServicer(catalog.service),
+        FirmwareServicer(catalog.service, rollout),
     )
-    return BuiltService(SERVICE_NAME, [registration], list(catalog.background))
+    return BuiltService(SERVICE_NAME, [registration], [*catalog.background, orchestrator.run])
+
+
+async def build_rollout(
+    ctx: BuildContext, settings: FirmwareSettings, catalog: Catalog, clock: Clock | None = None
+) -> tuple[RolloutService, Orchestrator]:
+    """The RolloutService over the catalog's records and images, its job channel started, and the orchestrator
+    (not yet running: its `run` is a background job)."""
+    store = await _deployment_store(ctx, settings, clock)
+    # Which devices exist, and their types and versions, is the platform's own data: asked as the service.
+    devices = open_channel(ctx.settings.device_addr, service_tokens=ServiceTokens(ctx.settings, SERVICE_NAME))
+    ctx.resources.push_async_callback(devices.close)
+    channel = _job_channel(settings)
+    service = RolloutService(
+        store,
+        catalog.store,
+        GrpcDeviceDirectory(devices),
+        channel,
+        PresignedDownloadLinks(catalog.objects, expires_in=settings.download_link_seconds),
+        BusRolloutEvents(ctx.bus),
+        clock,
+    )
+    # Closed before the store (the stack unwinds in reverse), after the orchestrator task was cancelled.
+    ctx.resources.push_async_callback(channel.close)
+    await channel.start(service)
+    orchestrator = Orchestrator(
+        service,
+        store,
+        lease_ttl_seconds=settings.orchestrator_lease_seconds,
+        renew_seconds=settings.orchestrator_renew_seconds,
+        tick_seconds=settings.orchestrator_tick_seconds,
+    )
+    return service, orchestrator
+
+
+async def _deployment_store(ctx: BuildContext, settings: FirmwareSettings, clock: Clock | None) -> RolloutStore:
+    store: RolloutStore
+    if settings.store == "memory":
+        store = InMemoryDeploymentStore(clock)
+    elif settings.store == "postgres":
+        from services.firmware.adapters.rollout_postgres import PostgresDeploymentStore
+
+        store = await PostgresDeploymentStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        store = SqliteDeploymentStore(ctx.settings.data_dir / SQLITE_FILE)
+    ctx.resources.push_async_callback(store.close)
+    return store
+
+
+def _job_channel(settings: FirmwareSettings) -> JobChannel:
+    kind = settings.jobs_channel
+    if kind == "auto":
+        kind = "mqtt" if settings.mqtt_url else "poll"
+    if kind == "mqtt":
+        if not settings.mqtt_url:
+            raise ValueError("IOTMON_FIRMWARE_JOBS_CHANNEL=mqtt needs IOTMON_MQTT_URL")
+        from services.firmware.adapters.jobs_mqtt import MqttJobChannel
+        from services.firmware.adapters.jobs_mqtt_config import MqttJobOptions, default_client_id
+
+        options = MqttJobOptions(
+            client_id=settings.mqtt_client_id or default_client_id(),
+            group=settings.mqtt_group or None,
+            topic_prefix=settings.mqtt_topic_prefix,
+            session_expiry_seconds=settings.mqtt_session_expiry_seconds,
+        )
+        return MqttJobChannel(settings.mqtt_url, options)
+    if kind == "iot":
+        # Imported here: aioboto3 is the optional `aws` extra.
+        from services.firmware.adapters.jobs_iot import IotJobsChannel
+
+        return IotJobsChannel(
+            region=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            poll_interval_seconds=settings.iot_poll_seconds,
+        )
+    from services.firmware.adapters.jobs_poll import PollOnlyJobChannel
+
+    return PollOnlyJobChannel()
 
 
 async def build_catalog(ctx: BuildContext, settings: FirmwareSettings, clock: Clock | None = None) -> Catalog:

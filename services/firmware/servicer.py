@@ -1,13 +1,13 @@
 """iot.firmware.v1.FirmwareService over gRPC: converts messages to domain commands and results back, nothing else.
 
-The catalog RPCs (upload, list, get) go to the CatalogService. The deployment and job RPCs go to a `rollout`
-when one is given — any object with those RPC methods (RolloutRpcs) — and otherwise answer UNIMPLEMENTED
-(NOT_IMPLEMENTED, 501 at the gateway), so the rollout can be wired in without touching the catalog.
+The catalog RPCs (upload, list, get) go to the CatalogService; the deployment and job RPCs (§3.4.4–6, cancel,
+rollback, and the devices' HTTP fallback) to the RolloutService. Without a rollout (a catalog-only build in
+tests) those answer UNIMPLEMENTED (NOT_IMPLEMENTED, 501 at the gateway).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import grpc.aio
 from iot.firmware.v1 import firmware_pb2, firmware_pb2_grpc
@@ -16,6 +16,16 @@ from services.firmware.catalog_messages import firmware_to_proto
 from services.firmware.domain.catalog.listing import ListFirmware
 from services.firmware.domain.catalog.service import CatalogService
 from services.firmware.domain.catalog.validation import UploadFirmware
+from services.firmware.domain.rollout.execution import Job
+from services.firmware.domain.rollout.service import RolloutService
+from services.firmware.rollout_messages import (
+    create_command,
+    deployment_to_proto,
+    job_to_proto,
+    jobs_command,
+    list_command,
+    update_command,
+)
 from services.runtime.context import current_caller
 from services.runtime.messages import pagination_message
 from services.runtime.service import NotImplementedYet
@@ -24,33 +34,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 pb = firmware_pb2
 
 
-class RolloutRpcs(Protocol):
-    async def CreateDeployment(
-        self, request: pb.CreateDeploymentRequest, context: Context
-    ) -> pb.CreateDeploymentResponse: ...
-    async def GetDeployment(self, request: pb.GetDeploymentRequest, context: Context) -> pb.GetDeploymentResponse: ...
-    async def ListDeployments(
-        self, request: pb.ListDeploymentsRequest, context: Context
-    ) -> pb.ListDeploymentsResponse: ...
-    async def CancelDeployment(
-        self, request: pb.CancelDeploymentRequest, context: Context
-    ) -> pb.CancelDeploymentResponse: ...
-    async def RollbackDeployment(
-        self, request: pb.RollbackDeploymentRequest, context: Context
-    ) -> pb.RollbackDeploymentResponse: ...
-    async def ListDeploymentJobs(
-        self, request: pb.ListDeploymentJobsRequest, context: Context
-    ) -> pb.ListDeploymentJobsResponse: ...
-    async def GetPendingJobs(
-        self, request: pb.GetPendingJobsRequest, context: Context
-    ) -> pb.GetPendingJobsResponse: ...
-    async def UpdateJobExecution(
-        self, request: pb.UpdateJobExecutionRequest, context: Context
-    ) -> pb.UpdateJobExecutionResponse: ...
-
-
 class FirmwareServicer(firmware_pb2_grpc.FirmwareServiceServicer):
-    def __init__(self, catalog: CatalogService, rollout: RolloutRpcs | None = None):
+    def __init__(self, catalog: CatalogService, rollout: RolloutService | None = None):
         self._catalog = catalog
         self._rollout = rollout
 
@@ -85,9 +70,9 @@ class FirmwareServicer(firmware_pb2_grpc.FirmwareServiceServicer):
         firmware = await self._catalog.get_firmware(current_caller(), request.firmware_id)
         return pb.GetFirmwareResponse(firmware=firmware_to_proto(firmware))
 
-    # Deployments and jobs (§3.4.4–§3.4.6): the rollout's, when there is one.
+    # Deployments and jobs (§3.4.4–§3.4.6), when the service has a rollout.
 
-    def _rollouts(self, method: str) -> RolloutRpcs:
+    def _rollouts(self, method: str) -> RolloutService:
         if self._rollout is None:
             name = f"iot.firmware.v1.FirmwareService/{method}"
             raise NotImplementedYet(f"{name} is not implemented yet", details={"method": name})
@@ -96,33 +81,58 @@ class FirmwareServicer(firmware_pb2_grpc.FirmwareServiceServicer):
     async def CreateDeployment(
         self, request: pb.CreateDeploymentRequest, context: Context
     ) -> pb.CreateDeploymentResponse:
-        return await self._rollouts("CreateDeployment").CreateDeployment(request, context)
+        rollout = self._rollouts("CreateDeployment")
+        view = await rollout.create_deployment(current_caller(), create_command(request))
+        return pb.CreateDeploymentResponse(deployment=deployment_to_proto(view))
 
     async def GetDeployment(self, request: pb.GetDeploymentRequest, context: Context) -> pb.GetDeploymentResponse:
-        return await self._rollouts("GetDeployment").GetDeployment(request, context)
+        view = await self._rollouts("GetDeployment").get_deployment(current_caller(), request.deployment_id)
+        return pb.GetDeploymentResponse(deployment=deployment_to_proto(view))
 
     async def ListDeployments(self, request: pb.ListDeploymentsRequest, context: Context) -> pb.ListDeploymentsResponse:
-        return await self._rollouts("ListDeployments").ListDeployments(request, context)
+        page = await self._rollouts("ListDeployments").list_deployments(current_caller(), list_command(request))
+        return pb.ListDeploymentsResponse(
+            items=[deployment_to_proto(v) for v in page.items], pagination=pagination_message(page)
+        )
 
     async def CancelDeployment(
         self, request: pb.CancelDeploymentRequest, context: Context
     ) -> pb.CancelDeploymentResponse:
-        return await self._rollouts("CancelDeployment").CancelDeployment(request, context)
+        reason = request.reason if request.HasField("reason") else None
+        view = await self._rollouts("CancelDeployment").cancel(current_caller(), request.deployment_id, reason)
+        return pb.CancelDeploymentResponse(deployment=deployment_to_proto(view))
 
     async def RollbackDeployment(
         self, request: pb.RollbackDeploymentRequest, context: Context
     ) -> pb.RollbackDeploymentResponse:
-        return await self._rollouts("RollbackDeployment").RollbackDeployment(request, context)
+        reason = request.reason if request.HasField("reason") else None
+        view = await self._rollouts("RollbackDeployment").rollback(current_caller(), request.deployment_id, reason)
+        return pb.RollbackDeploymentResponse(deployment=deployment_to_proto(view))
 
     async def ListDeploymentJobs(
         self, request: pb.ListDeploymentJobsRequest, context: Context
     ) -> pb.ListDeploymentJobsResponse:
-        return await self._rollouts("ListDeploymentJobs").ListDeploymentJobs(request, context)
+        rollout = self._rollouts("ListDeploymentJobs")
+        page = await rollout.list_jobs(current_caller(), jobs_command(request))
+        return pb.ListDeploymentJobsResponse(
+            items=[await self._job(rollout, j) for j in page.items], pagination=pagination_message(page)
+        )
 
     async def GetPendingJobs(self, request: pb.GetPendingJobsRequest, context: Context) -> pb.GetPendingJobsResponse:
-        return await self._rollouts("GetPendingJobs").GetPendingJobs(request, context)
+        rollout = self._rollouts("GetPendingJobs")
+        pending = await rollout.pending_jobs(current_caller(), request.device_id)
+        return pb.GetPendingJobsResponse(
+            in_progress=[await self._job(rollout, j) for j in pending.in_progress],
+            queued=[await self._job(rollout, j) for j in pending.queued],
+        )
 
     async def UpdateJobExecution(
         self, request: pb.UpdateJobExecutionRequest, context: Context
     ) -> pb.UpdateJobExecutionResponse:
-        return await self._rollouts("UpdateJobExecution").UpdateJobExecution(request, context)
+        rollout = self._rollouts("UpdateJobExecution")
+        job = await rollout.update_job(current_caller(), update_command(request))
+        return pb.UpdateJobExecutionResponse(execution=await self._job(rollout, job))
+
+    @staticmethod
+    async def _job(rollout: RolloutService, job: Job) -> pb.JobExecution:
+        return job_to_proto(job, await rollout.download_url(job))
