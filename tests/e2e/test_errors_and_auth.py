@@ -101,7 +101,7 @@ def test_unknown_route_and_wrong_method(admin: Api) -> None:
 
 
 def test_services_not_built_yet_answer_501(admin: Api) -> None:
-    assert_error(admin.request("GET", "/analytics/dashboard"), 501, "NOT_IMPLEMENTED")
+    assert_error(admin.request("GET", "/analytics/usage"), 501, "NOT_IMPLEMENTED")
 
 
 def test_invalid_json_body_is_400(admin: Api) -> None:
