@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.catalog import load_services
 from gateway.comments import load_comments
+from gateway.console import console_routes
 from gateway.docs import ApiDocuments
 from gateway.errors import HttpError
 from gateway.health import Readiness, healthz
@@ -64,6 +65,8 @@ def create_app(
         *docs.routes(),
         # The embedded object store's upload and download endpoints (firmware images).
         *ObjectEndpoints(settings, bus).routes(),
+        # The operator console: static files that call the public API like any client (docs/console.md).
+        *console_routes(),
     ]
     _refuse_shadowed_bindings(transcoder.matcher, fixed)
 
