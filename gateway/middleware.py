@@ -1,4 +1,5 @@
-"""Around every HTTP request: the request id, one JSON access-log line, and a last-resort 500.
+"""Around every HTTP request: the request id, one JSON access-log line, a last-resort 500 and, when tracing
+is on, the request's server span.
 
 A plain ASGI middleware (no BaseHTTPMiddleware task hop): it wraps `send` to add X-Request-Id and to see
 the status, so it works the same for transcoded routes, the docs and the health endpoints.
@@ -10,6 +11,8 @@ import logging
 import re
 import secrets
 import time
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,6 +24,10 @@ from gateway.errors import HttpError, error_body, internal_error
 from gateway.routes import HttpRoute
 from gateway.transcode import ROUTE_SCOPE_KEY, send_json
 from services.runtime.context import request_id_var
+from services.runtime.otel import hooks as otel
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 access_log = logging.getLogger("iotmon.http")
 log = logging.getLogger("iotmon.gateway")
@@ -61,15 +68,18 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        try:
-            await self._app(scope, receive, send_with_request_id)
-        except Exception:
-            log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
-            if status == 0:
-                await send_json(send_with_request_id, 500, error_body(internal_error(), request_id))
-        finally:
-            _log_request(scope, status, started, request_id)
-            request_id_var.reset(reset_token)
+        with _request_span(scope) as span:
+            try:
+                await self._app(scope, receive, send_with_request_id)
+            except Exception:
+                log.exception("unhandled error", extra={"method": scope["method"], "path": scope["path"]})
+                if status == 0:
+                    await send_json(send_with_request_id, 500, error_body(internal_error(), request_id))
+            finally:
+                _log_request(scope, status, started, request_id)
+                if span is not None:
+                    _name_span(span, scope, status)
+                request_id_var.reset(reset_token)
 
 
 def _log_request(scope: Scope, status: int, started: float, request_id: str) -> None:
@@ -84,6 +94,21 @@ def _log_request(scope: Scope, status: int, started: float, request_id: str) -> 
     if isinstance(route, HttpRoute):
         fields["rpc"] = route.rpc_path
     access_log.info("http", extra=fields)
+
+
+def _request_span(scope: Scope) -> AbstractContextManager[Span | None]:
+    """The request's server span when tracing is on (services/runtime/otel): the upstream call, the log
+    lines and any error of the request belong to it."""
+    if otel.tracing is None:
+        return nullcontext()
+    return otel.tracing.http_server(scope["method"], scope["headers"])
+
+
+def _name_span(span: Span, scope: Scope, status: int) -> None:
+    """Named by the route template, as the access log is (ids stay out of span names)."""
+    assert otel.tracing is not None
+    route = _template(scope)
+    otel.tracing.http_done(span, scope["method"], None if route == "-" else route, status)
 
 
 def _template(scope: Scope) -> str:

@@ -20,6 +20,7 @@ from gateway.catalog import UpstreamService
 from gateway.errors import HttpError
 from gateway.routes import HttpRoute
 from services.runtime.clients import CHANNEL_OPTIONS
+from services.runtime.otel import hooks as otel
 
 # Come back quickly when a restarted service is up again (gRPC's default backoff grows to two minutes).
 GATEWAY_CHANNEL_OPTIONS = [*CHANNEL_OPTIONS, ("grpc.max_reconnect_backoff_ms", 5_000)]
@@ -61,8 +62,19 @@ class Upstreams:
         call = self._calls.get(route.rpc_path)
         if call is None:
             raise HttpError(503, "UPSTREAM_UNAVAILABLE", "the gateway is not connected to its services")
-        reply: Message = await call(request, metadata=metadata, timeout=self._timeout)
-        return reply
+        if otel.tracing is None:
+            reply: Message = await call(request, metadata=metadata, timeout=self._timeout)
+            return reply
+        with otel.tracing.rpc_client(route.rpc_path) as span:
+            # The client span's context replaces the traceparent the client sent (the request span's parent).
+            traced = [(k, v) for k, v in metadata if k not in span.carrier] + list(span.carrier.items())
+            try:
+                reply = await call(request, metadata=traced, timeout=self._timeout)
+            except grpc.aio.AioRpcError as error:
+                span.code(error.code().value[0], error.code().name)
+                raise
+            span.code(0, "OK")
+            return reply
 
     async def health(self, timeout_seconds: float) -> dict[str, str]:
         """The grpc.health.v1 status of every upstream service, by service name ("device": "SERVING")."""

@@ -11,6 +11,7 @@ from iotmon.demo import DemoAdmin
 from iotmon.mesh import Mesh, start_mesh
 from services.runtime.lifecycle import watch_shutdown_signals
 from services.runtime.logging import configure_logging
+from services.runtime.otel.setup import setup_observability
 from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, RuntimeSettings
 
 log = logging.getLogger("iotmon")
@@ -38,19 +39,21 @@ async def up(settings: RuntimeSettings, gateway_port: int, log_level: str, witho
     # --port 0 means "pick free ports", for the gateway and every service alike.
     ports = {name: 0 if gateway_port == 0 else DEFAULT_PORTS[name] for name in SERVICE_NAMES}
     services = [name for name in SERVICE_NAMES if name not in without]
-    mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
-    return await _serve_until_signal(mesh, lambda: _print_banner(mesh, admin, services))
+    with setup_observability([*services, "gateway"]):  # OpenTelemetry, when OTEL_* variables ask for it
+        mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
+        return await _serve_until_signal(mesh, lambda: _print_banner(mesh, admin, services))
 
 
 async def serve(settings: RuntimeSettings, service: str, port: int, log_level: str) -> int:
     configure_logging(log_level)
-    if service == "gateway":
-        mesh = await start_mesh(settings, [], service_ports={}, gateway_port=port)
-        banner = f"gateway       {mesh.gateway_url}"
-    else:
-        mesh = await start_mesh(settings, [service], service_ports={service: port}, gateway_port=None)
-        banner = f"{service:<13} {mesh.addresses[service]}"
-    return await _serve_until_signal(mesh, lambda: print(banner, flush=True))
+    with setup_observability([service]):  # OpenTelemetry, when OTEL_* variables ask for it
+        if service == "gateway":
+            mesh = await start_mesh(settings, [], service_ports={}, gateway_port=port)
+            banner = f"gateway       {mesh.gateway_url}"
+        else:
+            mesh = await start_mesh(settings, [service], service_ports={service: port}, gateway_port=None)
+            banner = f"{service:<13} {mesh.addresses[service]}"
+        return await _serve_until_signal(mesh, lambda: print(banner, flush=True))
 
 
 async def _serve_until_signal(mesh: Mesh, announce_ready: Callable[[], None]) -> int:

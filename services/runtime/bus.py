@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from iot.common.v1 import common_pb2
 
 from services.kernel.ids import new_id
 from services.runtime.context import traceparent_var
+from services.runtime.otel import hooks as otel
 
 log = logging.getLogger("iotmon.bus")
 
@@ -111,6 +113,7 @@ class _Subscription:
 _Route = tuple[list[_Subscription], list[tuple[tuple[str, str, bool], list[_Subscription]]]]
 
 DEFAULT_ATTEMPTS = 3
+SYSTEM = "iotmon-inprocess"  # messaging.system of the in-process bus's spans
 DEAD_LETTERS_KEPT = 1000
 
 
@@ -164,7 +167,38 @@ class InProcessBus:
         payload = event.SerializeToString()
         partition = partition_of(partition_key, self._partitions) if partition_key is not None else 0
         targets = self._targets(routing_key, partition)
+        if otel.tracing is not None or otel.metrics is not None:
+            await self._publish_observed(routing_key, event, payload, targets)
+            return
         await asyncio.gather(*(self._deliver(s, routing_key, payload) for s in targets))
+
+    async def _publish_observed(
+        self, routing_key: str, event: Message, payload: bytes, targets: list[_Subscription]
+    ) -> None:
+        """publish with OpenTelemetry on: a producer span whose context travels to each delivery beside the
+        payload (the envelope a broker's message headers would be), and the event's age for consumer lag."""
+        headers: dict[str, str] = {}
+        if otel.tracing is not None:
+            with otel.tracing.publish(routing_key, SYSTEM) as headers:
+                pass  # handed over: the deliveries below are the consumers' work, not the publish
+        occurred = occurred_at(event) if otel.metrics is not None else None
+        await asyncio.gather(*(self._deliver_observed(s, routing_key, payload, headers, occurred) for s in targets))
+
+    async def _deliver_observed(
+        self,
+        subscription: _Subscription,
+        routing_key: str,
+        payload: bytes,
+        headers: dict[str, str],
+        occurred: float | None,
+    ) -> None:
+        if occurred is not None and otel.metrics is not None:
+            otel.metrics.record_lag(time.time() - occurred, routing_key, subscription.group)
+        if otel.tracing is None:
+            await self._deliver(subscription, routing_key, payload)
+            return
+        with otel.tracing.consume(routing_key, headers, subscription.handler, subscription.group, SYSTEM):
+            await self._deliver(subscription, routing_key, payload)
 
     def _route(self, routing_key: str) -> _Route:
         route = self._routes.get(routing_key)
@@ -215,6 +249,18 @@ class InProcessBus:
                 )
                 if last:
                     self._dead_letters.append(DeadLetter(subscription.group, routing_key, payload, repr(error)))
+
+
+def occurred_at(event: Message) -> float | None:
+    """When the event happened (its EventMeta.occurred_at, POSIX seconds), for events that carry a meta."""
+    meta_field = event.DESCRIPTOR.fields_by_name.get("meta")
+    if meta_field is None or meta_field.message_type is not common_pb2.EventMeta.DESCRIPTOR:
+        return None
+    meta = getattr(event, "meta")  # noqa: B009 - the field is only known at run time
+    if not meta.HasField("occurred_at"):
+        return None
+    stamp = meta.occurred_at
+    return float(stamp.seconds + stamp.nanos / 1e9)
 
 
 def event_meta(organization_id: str, actor_user_id: str | None = None) -> common_pb2.EventMeta:

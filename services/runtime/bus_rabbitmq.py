@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -42,10 +43,14 @@ from services.runtime.bus import Handler, partition_of, topic_matches
 from services.runtime.bus_membership import Heartbeat, Membership, Status, owned_by
 from services.runtime.bus_topology import RabbitMqOptions
 from services.runtime.context import traceparent_var
+from services.runtime.otel import hooks as otel
 
 log = logging.getLogger("iotmon.bus")
 
 CONTENT_TYPE = "application/x-protobuf"
+SYSTEM = "rabbitmq"  # messaging.system of the bus's spans
+# When the event happened, in milliseconds (set while metrics are on): the consumer lag's start.
+OCCURRED_MS_HEADER = "x-occurred-at-ms"
 _LOST_CONNECTION = (AMQPConnectionError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
@@ -189,7 +194,14 @@ class RabbitMqBus:
         if self._declaring:
             # This process's own subscriptions made just before are bound before its next event goes out.
             await asyncio.gather(*self._declaring, return_exceptions=True)
-        message = self._message(event, partition_key)
+        if otel.tracing is None:
+            await self._send(self._message(event, partition_key), routing_key)
+            return
+        with otel.tracing.publish(routing_key, SYSTEM) as trace_headers:
+            await self._send(self._message(event, partition_key, trace_headers), routing_key)
+
+    async def _send(self, message: aio_pika.Message, routing_key: str) -> None:
+        assert self._publisher is not None
         try:
             await self._publisher.publish(message, routing_key, mandatory=False)
         except _LOST_CONNECTION:
@@ -544,6 +556,13 @@ class RabbitMqBus:
                 if state is not None:
                     await _quietly(self._release(state, slot), message_queue=queue)
 
+        async def handle_in_order(message: AbstractIncomingMessage) -> None:
+            if slot is None:
+                await handle(message)
+            else:
+                async with slot.lock:
+                    await handle(message)
+
         async def on_message(message: AbstractIncomingMessage) -> None:
             if self._closing:
                 return  # left unacknowledged: the broker takes it back when the connection closes
@@ -551,17 +570,18 @@ class RabbitMqBus:
             assert task is not None
             self._handling.add(task)
             try:
-                if slot is None:
-                    await handle(message)
+                if otel.tracing is None and otel.metrics is None:
+                    await handle_in_order(message)
                 else:
-                    async with slot.lock:
-                        await handle(message)
+                    await _observed(message, handler, group, handle_in_order)
             finally:
                 self._handling.discard(task)
 
         return on_message
 
-    def _message(self, event: Message, partition_key: str | None) -> aio_pika.Message:
+    def _message(
+        self, event: Message, partition_key: str | None, trace_headers: dict[str, str] | None = None
+    ) -> aio_pika.Message:
         meta = _meta_of(event)
         traceparent = (meta.traceparent if meta is not None else "") or traceparent_var.get()
         # Events without a key go to partition 0 of partitioned subscribers (they must land somewhere).
@@ -569,11 +589,15 @@ class RabbitMqBus:
         headers: dict[str, Any] = {topology.PARTITION_HEADER: partition}
         if traceparent:
             headers["traceparent"] = traceparent
+        if trace_headers:  # traced: the producer span's context (traceparent, tracestate) instead
+            headers.update(trace_headers)
         occurred = (
             meta.occurred_at.ToDatetime(tzinfo=UTC)
             if meta is not None and meta.HasField("occurred_at")
             else datetime.now(UTC)
         )
+        if otel.metrics is not None:  # the AMQP timestamp counts whole seconds; consumer lag wants better
+            headers[OCCURRED_MS_HEADER] = int(occurred.timestamp() * 1000)
         return aio_pika.Message(
             event.SerializeToString(),
             content_type=CONTENT_TYPE,
@@ -602,6 +626,8 @@ def _delivery_count(message: AbstractIncomingMessage) -> int:
 
 async def _run(handler: Handler, message: AbstractIncomingMessage) -> Exception | None:
     traceparent = (message.headers or {}).get("traceparent")
+    if otel.tracing is not None:  # the consumer span set the context its handler runs in
+        traceparent = traceparent_var.get()
     token = traceparent_var.set(traceparent if isinstance(traceparent, str) else None)
     try:
         await handler(message.routing_key or "", message.body)
@@ -610,6 +636,31 @@ async def _run(handler: Handler, message: AbstractIncomingMessage) -> Exception 
     finally:
         traceparent_var.reset(token)
     return None
+
+
+async def _observed(
+    message: AbstractIncomingMessage,
+    handler: Handler,
+    group: str | None,
+    handle: Callable[[AbstractIncomingMessage], Awaitable[None]],
+) -> None:
+    """One delivery with OpenTelemetry on: its consumer lag, and a consumer span that is a child of the
+    producer span whose context came in the message's headers."""
+    headers = message.headers or {}
+    routing_key = message.routing_key or ""
+    if otel.metrics is not None:
+        occurred_ms = headers.get(OCCURRED_MS_HEADER)
+        if isinstance(occurred_ms, int):
+            occurred: float | None = occurred_ms / 1000
+        else:
+            occurred = message.timestamp.timestamp() if message.timestamp is not None else None
+        if occurred is not None:
+            otel.metrics.record_lag(time.time() - occurred, routing_key, group)
+    if otel.tracing is None:
+        await handle(message)
+        return
+    with otel.tracing.consume(routing_key, headers, handler, group, SYSTEM):
+        await handle(message)
 
 
 async def _quietly(release: Awaitable[None], *, message_queue: str) -> None:

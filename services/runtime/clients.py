@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ import grpc.aio
 
 from services.kernel.errors import Unavailable
 from services.runtime.context import request_id_var, token_var, traceparent_var
+from services.runtime.otel import hooks as otel
 from services.runtime.service_tokens import ServiceTokens
 
 # A peer that did not answer (down, or not in time): worth trying again later, unlike its refusals.
@@ -40,9 +41,13 @@ def forwarded_metadata(service_tokens: ServiceTokens | None = None) -> list[tupl
 
 
 def _with_forwarded(
-    details: grpc.aio.ClientCallDetails, service_tokens: ServiceTokens | None
+    details: grpc.aio.ClientCallDetails,
+    service_tokens: ServiceTokens | None,
+    trace_context: Mapping[str, str] | None = None,
 ) -> grpc.aio.ClientCallDetails:
     extra = forwarded_metadata(service_tokens)
+    if trace_context:  # the client span's context replaces the traceparent forwarded as is
+        extra = [*trace_context.items(), *((k, v) for k, v in extra if k not in trace_context)]
     if not extra:
         return details
     present = {k for k, _ in details.metadata or ()}
@@ -57,7 +62,15 @@ class _ForwardUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
         self._service_tokens = service_tokens
 
     async def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        return await continuation(_with_forwarded(details, self._service_tokens), request)
+        tracing = otel.tracing
+        if tracing is None:
+            return await continuation(_with_forwarded(details, self._service_tokens), request)
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        with tracing.rpc_client(method) as span:
+            call = await continuation(_with_forwarded(details, self._service_tokens, span.carrier), request)
+            code = await call.code()  # the span lasts until the answer, as the caller waits for it
+            span.code(code.value[0], code.name)
+            return call
 
 
 class _ForwardStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
@@ -65,7 +78,10 @@ class _ForwardStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
         self._service_tokens = service_tokens
 
     async def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
-        return await continuation(_with_forwarded(details, self._service_tokens), requests)
+        # No client span (the stream outlives this call); the callee's span joins the running trace.
+        tracing = otel.tracing
+        trace_context = tracing.context_carrier() if tracing is not None else None
+        return await continuation(_with_forwarded(details, self._service_tokens, trace_context), requests)
 
 
 def open_channel(address: str, *, service_tokens: ServiceTokens | None = None) -> grpc.aio.Channel:

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NoReturn
 
 import grpc
@@ -22,6 +23,7 @@ from services.kernel.errors import DomainError, PermissionDenied, Unavailable
 from services.runtime.auth import TokenVerifier, bearer_token
 from services.runtime.context import caller_var, request_id_var, token_var, traceparent_var
 from services.runtime.contract import all_service_descriptors
+from services.runtime.otel import hooks as otel
 from services.runtime.proto_options import anonymous_methods, internal_methods
 from services.runtime.status import internal_status, to_status
 
@@ -67,7 +69,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     # Step 1: request context; step 3: authentication. Both run before the handler.
     def _begin(self, method: str, context: Context) -> None:
         request_id_var.set(_metadata(context, "x-request-id") or "req-" + secrets.token_hex(8))
-        traceparent_var.set(_metadata(context, "traceparent"))
+        if otel.tracing is None:  # traced, the server span set it to its own context
+            traceparent_var.set(_metadata(context, "traceparent"))
         if method not in self._anonymous:
             token = bearer_token(_metadata(context, "authorization"))
             caller = self._verifier.verify(token)
@@ -104,13 +107,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             async def single(request: Any, context: Context) -> Any:
                 started = time.perf_counter()
-                try:
-                    self._begin(method, context)
-                    response = await behaviour(request, context)
-                except BaseException as error:
-                    await self._fail(method, context, error, started)
-                _access_log(method, grpc.StatusCode.OK, started)
-                return response
+                with _server_span(method, context):
+                    try:
+                        self._begin(method, context)
+                        response = await behaviour(request, context)
+                    except BaseException as error:
+                        await self._fail(method, context, error, started)
+                    _access_log(method, grpc.StatusCode.OK, started)
+                    return response
 
             factory = (
                 grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
@@ -120,13 +124,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            try:
-                self._begin(method, context)
-                async for item in streaming(request, context):
-                    yield item
-            except BaseException as error:
-                await self._fail(method, context, error, started)
-            _access_log(method, grpc.StatusCode.OK, started)
+            with _server_span(method, context):
+                try:
+                    self._begin(method, context)
+                    async for item in streaming(request, context):
+                        yield item
+                except BaseException as error:
+                    await self._fail(method, context, error, started)
+                _access_log(method, grpc.StatusCode.OK, started)
 
         factory = (
             grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
@@ -134,6 +139,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return factory(stream, **kwargs)
 
 
+def _server_span(method: str, context: Context) -> AbstractContextManager[object]:
+    """The call's server span when tracing is on (services/runtime/otel), else nothing at all."""
+    tracing = otel.tracing
+    if tracing is None:
+        return _NO_SPAN
+    return tracing.rpc_server(method, context.invocation_metadata() or ())
+
+
+_NO_SPAN = nullcontext()
 _UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _ERROR_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
@@ -141,6 +155,8 @@ _ERROR_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 def _access_log(method: str, code: grpc.StatusCode | int, started: float) -> None:
     """One JSON line per call: method, code, duration and caller (the request id comes from the context)."""
     code = code if isinstance(code, grpc.StatusCode) else _CODE_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+    if otel.tracing is not None:
+        otel.tracing.rpc_server_code(code.value[0], code.name)
     level = logging.ERROR if code in _ERROR_CODES else logging.INFO
     if not log.isEnabledFor(level):
         return

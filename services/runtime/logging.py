@@ -1,4 +1,5 @@
-"""One JSON object per log line (stdlib logging + orjson), carrying the request id of the running call."""
+"""One JSON object per log line (stdlib logging + orjson), carrying the request id of the running call and,
+when tracing is on and a span is running, its trace_id and span_id (hex, as OpenTelemetry prints them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 
 from services.runtime.context import request_id_var
+from services.runtime.otel import hooks as otel
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
@@ -26,6 +28,10 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["requestId"] = request_id
+        if otel.tracing is not None:
+            ids = otel.tracing.current_ids()
+            if ids is not None:
+                entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

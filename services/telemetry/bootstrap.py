@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.clients import open_channel
+from services.runtime.otel.hooks import IngestCounts, observe_ingest
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
 from services.runtime.service_tokens import ServiceTokens
@@ -34,6 +35,7 @@ from services.telemetry.domain.aggregates import StoreAggregates
 from services.telemetry.domain.anomalies import AnomalyDetector, DetectorSettings
 from services.telemetry.domain.pipeline import TelemetryPipeline
 from services.telemetry.domain.service import TelemetryService
+from services.telemetry.domain.stats import IngestStats
 from services.telemetry.domain.validation import DAY_MS, Limits
 from services.telemetry.ports import DeadLetterStore, Ingest, TelemetrySource, TimeSeriesStore
 from services.telemetry.servicer import TelemetryServicer
@@ -121,6 +123,7 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
         device_types=device_types,
         decode=orjson.loads,
     )
+    observe_ingest(lambda: _ingest_counts(pipeline.stats))  # OpenTelemetry metrics, when on
     registration = ServiceRegistration(
         telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"],
         telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server,
@@ -129,6 +132,11 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
     background = [_consume(source, pipeline.ingest) for source in _sources(ctx, settings)]
     background.append(lambda: _log_stats(pipeline, settings.stats_interval_seconds))
     return BuiltService(SERVICE_NAME, [registration], background)
+
+
+def _ingest_counts(stats: IngestStats) -> IngestCounts:
+    """The pipeline's counters (read at metric collection) as readings received, ingested, dead-lettered."""
+    return IngestCounts(received=dict(stats.records), ingested=stats.accepted, dead_letters=dict(stats.rejected))
 
 
 def _detector_settings(settings: TelemetrySettings) -> DetectorSettings:

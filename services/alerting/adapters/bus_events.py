@@ -13,6 +13,7 @@ from services.alerting.domain.service import AlertingService
 from services.alerting.messages import actions_to_proto, alert_to_proto, rule_to_proto
 from services.alerting.ports import RuleChange
 from services.runtime.bus import EventPublisher, event_meta
+from services.runtime.otel.hooks import count_alert_generated
 
 log = logging.getLogger("iotmon.alerting")
 
@@ -28,6 +29,7 @@ class BusAlertingEvents:
         self._bus = bus
 
     async def triggered(self, alert: Alert, rule: Rule) -> None:
+        count_alert_generated(alert.severity.value)
         event = events_pb2.AlertTriggered(
             meta=event_meta(alert.organization_id), alert=alert_to_proto(alert), actions=actions_to_proto(rule)
         )

@@ -7,6 +7,7 @@ from iot.device.v1 import events_pb2
 from services.device.domain.model import Device, DeviceChange, DeviceState, DeviceStatus
 from services.device.messages import change_to_proto, device_to_proto
 from services.runtime.bus import EventPublisher, event_meta
+from services.runtime.otel.hooks import count_device_registered
 
 REGISTERED = "device.registered"
 UPDATED = "device.updated"
@@ -19,6 +20,7 @@ class BusDeviceEvents:
         self._bus = bus
 
     async def registered(self, device: Device, actor_user_id: str | None) -> None:
+        count_device_registered()
         meta = event_meta(device.organization_id, actor_user_id)
         await self._bus.publish(REGISTERED, events_pb2.DeviceRegistered(meta=meta, device=device_to_proto(device)))
 

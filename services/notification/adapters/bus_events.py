@@ -12,6 +12,7 @@ from iot.notification.v1 import notification_pb2
 
 from services.notification.domain.model import Alert, AlertActions, AlertNotice, Channel, Delivery, Severity
 from services.runtime.bus import EventBus, EventPublisher, event_meta
+from services.runtime.otel.hooks import count_notification_delivery
 
 log = logging.getLogger("iotmon.notification")
 
@@ -72,6 +73,7 @@ class BusDeliveryEvents:
         self._bus = bus
 
     async def delivered(self, delivery: Delivery) -> None:
+        count_notification_delivery(delivery.channel.value, delivery.status.value)
         event = notification_events_pb2.NotificationDelivered(
             meta=event_meta(delivery.organization_id), delivery=delivery_to_proto(delivery)
         )
