@@ -10,6 +10,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from iot.common.v1 import common_pb2 as _common_pb2
+from iot.common.v1 import jobs_pb2 as _jobs_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1057,3 +1058,114 @@ class CountActiveAlertsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CountActiveAlertsResponse: _TypeAlias = CountActiveAlertsResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveResolvedAlertsRequest(_message.Message):
+    """ArchiveResolvedAlertsRequest may override the age for one run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLDER_THAN_DAYS_FIELD_NUMBER: _builtins.int
+    older_than_days: _builtins.float
+    """Resolved alerts older than this many days (default: IOTMON_ALERTING_CLEANUP_AFTER_DAYS, 90)."""
+    def __init__(
+        self,
+        *,
+        older_than_days: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_older_than_days", b"_older_than_days", "older_than_days", b"older_than_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_older_than_days", b"_older_than_days", "older_than_days", b"older_than_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__older_than_days: _TypeAlias = _typing.Literal["older_than_days"]  # noqa: Y015
+    _WhichOneofArgType__older_than_days: _TypeAlias = _typing.Literal["_older_than_days", b"_older_than_days"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__older_than_days) -> _WhichOneofReturnType__older_than_days | None: ...
+
+Global___ArchiveResolvedAlertsRequest: _TypeAlias = ArchiveResolvedAlertsRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveResolvedAlertsResponse(_message.Message):
+    """ArchiveResolvedAlertsResponse is one progress step of the cleanup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> _jobs_pb2.JobProgress: ...
+    def __init__(
+        self,
+        *,
+        progress: _jobs_pb2.JobProgress | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveResolvedAlertsResponse: _TypeAlias = ArchiveResolvedAlertsResponse  # noqa: Y015
+
+@_typing.final
+class RaiseSystemAlertRequest(_message.Message):
+    """RaiseSystemAlertRequest names the organization told and what is wrong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    CHECK_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    ACTUAL_VALUE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    check: _builtins.str
+    """A stable name of the problem, e.g. "health"; one open alert per organization and check."""
+    severity: _builtins.str
+    """critical, warning or info."""
+    message: _builtins.str
+    """What is wrong, in one line (the alert's condition)."""
+    actual_value: _builtins.float
+    threshold: _builtins.float
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        check: _builtins.str = ...,
+        severity: _builtins.str = ...,
+        message: _builtins.str = ...,
+        actual_value: _builtins.float = ...,
+        threshold: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_value", b"actual_value", "check", b"check", "message", b"message", "organization_id", b"organization_id", "severity", b"severity", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RaiseSystemAlertRequest: _TypeAlias = RaiseSystemAlertRequest  # noqa: Y015
+
+@_typing.final
+class RaiseSystemAlertResponse(_message.Message):
+    """RaiseSystemAlertResponse says whether a new alert was raised (false: one is open already)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAISED_FIELD_NUMBER: _builtins.int
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    raised: _builtins.bool
+    alert_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        raised: _builtins.bool = ...,
+        alert_id: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_alert_id", b"_alert_id", "alert_id", b"alert_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alert_id", b"_alert_id", "alert_id", b"alert_id", "raised", b"raised"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__alert_id: _TypeAlias = _typing.Literal["alert_id"]  # noqa: Y015
+    _WhichOneofArgType__alert_id: _TypeAlias = _typing.Literal["_alert_id", b"_alert_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__alert_id) -> _WhichOneofReturnType__alert_id | None: ...
+
+Global___RaiseSystemAlertResponse: _TypeAlias = RaiseSystemAlertResponse  # noqa: Y015

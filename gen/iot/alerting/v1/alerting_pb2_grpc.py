@@ -85,6 +85,16 @@ class AlertingServiceStub:
                 request_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsRequest.SerializeToString,
                 response_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsResponse.FromString,
                 _registered_method=True)
+        self.ArchiveResolvedAlerts = channel.unary_stream(
+                '/iot.alerting.v1.AlertingService/ArchiveResolvedAlerts',
+                request_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsRequest.SerializeToString,
+                response_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsResponse.FromString,
+                _registered_method=True)
+        self.RaiseSystemAlert = channel.unary_unary(
+                '/iot.alerting.v1.AlertingService/RaiseSystemAlert',
+                request_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.RaiseSystemAlertRequest.SerializeToString,
+                response_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.RaiseSystemAlertResponse.FromString,
+                _registered_method=True)
 
 
 class AlertingServiceServicer:
@@ -161,6 +171,21 @@ class AlertingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ArchiveResolvedAlerts(self, request, context):
+        """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
+        (JSON Lines), then deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RaiseSystemAlert(self, request, context):
+        """Internal (health-check job, §6.3): raise a system alert for the platform's operators, once while it is open.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +238,16 @@ def add_AlertingServiceServicer_to_server(servicer, server):
                     servicer.CountActiveAlerts,
                     request_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsRequest.FromString,
                     response_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsResponse.SerializeToString,
+            ),
+            'ArchiveResolvedAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.ArchiveResolvedAlerts,
+                    request_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsRequest.FromString,
+                    response_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsResponse.SerializeToString,
+            ),
+            'RaiseSystemAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.RaiseSystemAlert,
+                    request_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.RaiseSystemAlertRequest.FromString,
+                    response_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.RaiseSystemAlertResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +521,60 @@ class AlertingService:
             '/iot.alerting.v1.AlertingService/CountActiveAlerts',
             iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsRequest.SerializeToString,
             iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveResolvedAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/iot.alerting.v1.AlertingService/ArchiveResolvedAlerts',
+            iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsRequest.SerializeToString,
+            iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RaiseSystemAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.alerting.v1.AlertingService/RaiseSystemAlert',
+            iot_dot_alerting_dot_v1_dot_alerting__pb2.RaiseSystemAlertRequest.SerializeToString,
+            iot_dot_alerting_dot_v1_dot_alerting__pb2.RaiseSystemAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,

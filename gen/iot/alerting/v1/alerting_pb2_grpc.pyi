@@ -53,6 +53,12 @@ class AlertingServiceStub:
     """List the organization's alert rules (§3.2.8)."""
     CountActiveAlerts: _grpc.UnaryUnaryMultiCallable[_alerting_pb2.CountActiveAlertsRequest, _alerting_pb2.CountActiveAlertsResponse]
     """Internal: how many alerts of a device are not resolved (asked before a device is deleted)."""
+    ArchiveResolvedAlerts: _grpc.UnaryStreamMultiCallable[_alerting_pb2.ArchiveResolvedAlertsRequest, _alerting_pb2.ArchiveResolvedAlertsResponse]
+    """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
+    (JSON Lines), then deleted.
+    """
+    RaiseSystemAlert: _grpc.UnaryUnaryMultiCallable[_alerting_pb2.RaiseSystemAlertRequest, _alerting_pb2.RaiseSystemAlertResponse]
+    """Internal (health-check job, §6.3): raise a system alert for the platform's operators, once while it is open."""
 
 @_typing.type_check_only
 class AlertingServiceAsyncStub(AlertingServiceStub):
@@ -79,6 +85,12 @@ class AlertingServiceAsyncStub(AlertingServiceStub):
     """List the organization's alert rules (§3.2.8)."""
     CountActiveAlerts: _aio.UnaryUnaryMultiCallable[_alerting_pb2.CountActiveAlertsRequest, _alerting_pb2.CountActiveAlertsResponse]  # type: ignore[assignment]
     """Internal: how many alerts of a device are not resolved (asked before a device is deleted)."""
+    ArchiveResolvedAlerts: _aio.UnaryStreamMultiCallable[_alerting_pb2.ArchiveResolvedAlertsRequest, _alerting_pb2.ArchiveResolvedAlertsResponse]  # type: ignore[assignment]
+    """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
+    (JSON Lines), then deleted.
+    """
+    RaiseSystemAlert: _aio.UnaryUnaryMultiCallable[_alerting_pb2.RaiseSystemAlertRequest, _alerting_pb2.RaiseSystemAlertResponse]  # type: ignore[assignment]
+    """Internal (health-check job, §6.3): raise a system alert for the platform's operators, once while it is open."""
 
 class AlertingServiceServicer(metaclass=_abc_1.ABCMeta):
     """AlertingService manages alert rules and the alerts they raise (spec §3.2, §4.3)."""
@@ -162,5 +174,23 @@ class AlertingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_alerting_pb2.CountActiveAlertsResponse, _abc.Awaitable[_alerting_pb2.CountActiveAlertsResponse]]:
         """Internal: how many alerts of a device are not resolved (asked before a device is deleted)."""
+
+    @_abc_1.abstractmethod
+    def ArchiveResolvedAlerts(
+        self,
+        request: _alerting_pb2.ArchiveResolvedAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_alerting_pb2.ArchiveResolvedAlertsResponse], _abc.AsyncIterator[_alerting_pb2.ArchiveResolvedAlertsResponse]]:
+        """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
+        (JSON Lines), then deleted.
+        """
+
+    @_abc_1.abstractmethod
+    def RaiseSystemAlert(
+        self,
+        request: _alerting_pb2.RaiseSystemAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerting_pb2.RaiseSystemAlertResponse, _abc.Awaitable[_alerting_pb2.RaiseSystemAlertResponse]]:
+        """Internal (health-check job, §6.3): raise a system alert for the platform's operators, once while it is open."""
 
 def add_AlertingServiceServicer_to_server(servicer: AlertingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

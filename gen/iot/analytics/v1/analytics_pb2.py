@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from iot.common.v1 import jobs_pb2 as iot_dot_common_dot_v1_dot_jobs__pb2
 from iot.common.v1 import options_pb2 as iot_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n iot/analytics/v1/analytics.proto\x12\x10iot.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1biot/common/v1/options.proto\"\x1a\n\x18GetDashboardStatsRequest\"S\n\x0c\x44\x65viceCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0e\n\x06online\x18\x02 \x01(\x05\x12\x0f\n\x07offline\x18\x03 \x01(\x05\x12\x13\n\x0bmaintenance\x18\x04 \x01(\x05\"N\n\x0b\x41lertCounts\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x05\x12\x10\n\x08\x63ritical\x18\x02 \x01(\x05\x12\x0f\n\x07warning\x18\x03 \x01(\x05\x12\x0c\n\x04info\x18\x04 \x01(\x05\"/\n\nDataVolume\x12\r\n\x05today\x18\x01 \x01(\x01\x12\x12\n\nthis_month\x18\x02 \x01(\x01\"7\n\x06Trends\x12\x16\n\x0e\x64\x65vices_online\x18\x01 \x01(\t\x12\x15\n\ractive_alerts\x18\x02 \x01(\t\"\xd8\x01\n\x19GetDashboardStatsResponse\x12/\n\x07\x64\x65vices\x18\x01 \x01(\x0b\x32\x1e.iot.analytics.v1.DeviceCounts\x12-\n\x06\x61lerts\x18\x02 \x01(\x0b\x32\x1d.iot.analytics.v1.AlertCounts\x12\x31\n\x0b\x64\x61ta_volume\x18\x03 \x01(\x0b\x32\x1c.iot.analytics.v1.DataVolume\x12(\n\x06trends\x18\x04 \x01(\x0b\x32\x18.iot.analytics.v1.Trends\"1\n\x0b\x41ggregation\x12\x10\n\x08interval\x18\x01 \x01(\t\x12\x10\n\x08\x66unction\x18\x02 \x01(\t\"\xcf\x01\n\x16QuerySensorDataRequest\x12\x12\n\ndevice_ids\x18\x01 \x03(\t\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0b\x61ggregation\x18\x05 \x01(\x0b\x32\x1d.iot.analytics.v1.Aggregation\"E\n\x05Point\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05value\x18\x02 \x01(\x01\"T\n\x06Series\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\'\n\x06points\x18\x03 \x03(\x0b\x32\x17.iot.analytics.v1.Point\"\xd5\x01\n\x17QuerySensorDataResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0b\x61ggregation\x18\x03 \x01(\x0b\x32\x1d.iot.analytics.v1.Aggregation\x12(\n\x06series\x18\x04 \x03(\x0b\x32\x18.iot.analytics.v1.Series\"i\n\x15GenerateReportRequest\x12\x13\n\x0breport_type\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"z\n\x16GenerateReportResponse\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12=\n\x19\x65stimated_completion_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe8\x02\n\x06Report\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x13\n\x0breport_type\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12+\n\nparameters\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0c\x64ownload_url\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x65rror\x18\t \x01(\tH\x01\x88\x01\x01\x12=\n\x19\x65stimated_completion_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_download_urlB\x08\n\x06_error\"%\n\x10GetReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"=\n\x11GetReportResponse\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.iot.analytics.v1.Report\"\xa6\x01\n\x11\x45xportDataRequest\x12\x12\n\ndevice_ids\x18\x01 \x03(\t\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\"\x9f\x02\n\x06\x45xport\x12\x11\n\texport_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\x04rows\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\x04size\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0c\x64ownload_url\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05\x65rror\x18\x07 \x01(\tH\x03\x88\x01\x01\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05_rowsB\x07\n\x05_sizeB\x0f\n\r_download_urlB\x08\n\x06_error\">\n\x12\x45xportDataResponse\x12(\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x18.iot.analytics.v1.Export\"%\n\x10GetExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"=\n\x11GetExportResponse\x12(\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x18.iot.analytics.v1.Export\"5\n\x15GetUsageReportRequest\x12\x12\n\x05month\x18\x01 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_month\"\xb5\x01\n\x16GetUsageReportResponse\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x61ta_volume\x18\x03 \x01(\x01\x12\x10\n\x08messages\x18\x04 \x01(\x01\x12\x0f\n\x07\x64\x65vices\x18\x05 \x01(\x05\x12\x11\n\tapi_calls\x18\x06 \x01(\x01\x12\x16\n\x0e\x65stimated_cost\x18\x07 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t2\xc1\x07\n\x10\x41nalyticsService\x12\x8a\x01\n\x11GetDashboardStats\x12*.iot.analytics.v1.GetDashboardStatsRequest\x1a+.iot.analytics.v1.GetDashboardStatsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/analytics/dashboard\x12\x83\x01\n\x0fQuerySensorData\x12(.iot.analytics.v1.QuerySensorDataRequest\x1a).iot.analytics.v1.QuerySensorDataResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/analytics/query:\x01*\x12\x87\x01\n\x0eGenerateReport\x12\'.iot.analytics.v1.GenerateReportRequest\x1a(.iot.analytics.v1.GenerateReportResponse\"\"\xc8\xf3\x18\xca\x01\x82\xd3\xe4\x93\x02\x17\"\x12/analytics/reports:\x01*\x12\x84\x01\n\tGetReport\x12\".iot.analytics.v1.GetReportRequest\x1a#.iot.analytics.v1.GetReportResponse\".\x82\xd3\xe4\x93\x02(\x12\x1e/analytics/reports/{report_id}b\x06report\x12\x82\x01\n\nExportData\x12#.iot.analytics.v1.ExportDataRequest\x1a$.iot.analytics.v1.ExportDataResponse\")\xc8\xf3\x18\xca\x01\x82\xd3\xe4\x93\x02\x1e\"\x11/analytics/export:\x01*b\x06\x65xport\x12\x84\x01\n\tGetExport\x12\".iot.analytics.v1.GetExportRequest\x1a#.iot.analytics.v1.GetExportResponse\".\x82\xd3\xe4\x93\x02(\x12\x1e/analytics/exports/{export_id}b\x06\x65xport\x12}\n\x0eGetUsageReport\x12\'.iot.analytics.v1.GetUsageReportRequest\x1a(.iot.analytics.v1.GetUsageReportResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/analytics/usageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n iot/analytics/v1/analytics.proto\x12\x10iot.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18iot/common/v1/jobs.proto\x1a\x1biot/common/v1/options.proto\"\x1a\n\x18GetDashboardStatsRequest\"S\n\x0c\x44\x65viceCounts\x12\r\n\x05total\x18\x01 \x01(\x05\x12\x0e\n\x06online\x18\x02 \x01(\x05\x12\x0f\n\x07offline\x18\x03 \x01(\x05\x12\x13\n\x0bmaintenance\x18\x04 \x01(\x05\"N\n\x0b\x41lertCounts\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x05\x12\x10\n\x08\x63ritical\x18\x02 \x01(\x05\x12\x0f\n\x07warning\x18\x03 \x01(\x05\x12\x0c\n\x04info\x18\x04 \x01(\x05\"/\n\nDataVolume\x12\r\n\x05today\x18\x01 \x01(\x01\x12\x12\n\nthis_month\x18\x02 \x01(\x01\"7\n\x06Trends\x12\x16\n\x0e\x64\x65vices_online\x18\x01 \x01(\t\x12\x15\n\ractive_alerts\x18\x02 \x01(\t\"\xd8\x01\n\x19GetDashboardStatsResponse\x12/\n\x07\x64\x65vices\x18\x01 \x01(\x0b\x32\x1e.iot.analytics.v1.DeviceCounts\x12-\n\x06\x61lerts\x18\x02 \x01(\x0b\x32\x1d.iot.analytics.v1.AlertCounts\x12\x31\n\x0b\x64\x61ta_volume\x18\x03 \x01(\x0b\x32\x1c.iot.analytics.v1.DataVolume\x12(\n\x06trends\x18\x04 \x01(\x0b\x32\x18.iot.analytics.v1.Trends\"1\n\x0b\x41ggregation\x12\x10\n\x08interval\x18\x01 \x01(\t\x12\x10\n\x08\x66unction\x18\x02 \x01(\t\"\xcf\x01\n\x16QuerySensorDataRequest\x12\x12\n\ndevice_ids\x18\x01 \x03(\t\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0b\x61ggregation\x18\x05 \x01(\x0b\x32\x1d.iot.analytics.v1.Aggregation\"E\n\x05Point\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05value\x18\x02 \x01(\x01\"T\n\x06Series\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\'\n\x06points\x18\x03 \x03(\x0b\x32\x17.iot.analytics.v1.Point\"\xd5\x01\n\x17QuerySensorDataResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0b\x61ggregation\x18\x03 \x01(\x0b\x32\x1d.iot.analytics.v1.Aggregation\x12(\n\x06series\x18\x04 \x03(\x0b\x32\x18.iot.analytics.v1.Series\"i\n\x15GenerateReportRequest\x12\x13\n\x0breport_type\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"z\n\x16GenerateReportResponse\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12=\n\x19\x65stimated_completion_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe8\x02\n\x06Report\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x13\n\x0breport_type\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12+\n\nparameters\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0c\x64ownload_url\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05\x65rror\x18\t \x01(\tH\x01\x88\x01\x01\x12=\n\x19\x65stimated_completion_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0f\n\r_download_urlB\x08\n\x06_error\"%\n\x10GetReportRequest\x12\x11\n\treport_id\x18\x01 \x01(\t\"=\n\x11GetReportResponse\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.iot.analytics.v1.Report\"\xa6\x01\n\x11\x45xportDataRequest\x12\x12\n\ndevice_ids\x18\x01 \x03(\t\x12\x0f\n\x07metrics\x18\x02 \x03(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\"\x9f\x02\n\x06\x45xport\x12\x11\n\texport_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\x04rows\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\x04size\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0c\x64ownload_url\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05\x65rror\x18\x07 \x01(\tH\x03\x88\x01\x01\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05_rowsB\x07\n\x05_sizeB\x0f\n\r_download_urlB\x08\n\x06_error\">\n\x12\x45xportDataResponse\x12(\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x18.iot.analytics.v1.Export\"%\n\x10GetExportRequest\x12\x11\n\texport_id\x18\x01 \x01(\t\"=\n\x11GetExportResponse\x12(\n\x06\x65xport\x18\x01 \x01(\x0b\x32\x18.iot.analytics.v1.Export\"5\n\x15GetUsageReportRequest\x12\x12\n\x05month\x18\x01 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_month\"\xb5\x01\n\x16GetUsageReportResponse\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x61ta_volume\x18\x03 \x01(\x01\x12\x10\n\x08messages\x18\x04 \x01(\x01\x12\x0f\n\x07\x64\x65vices\x18\x05 \x01(\x05\x12\x11\n\tapi_calls\x18\x06 \x01(\x01\x12\x16\n\x0e\x65stimated_cost\x18\x07 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\"6\n\x16RunUsageReportsRequest\x12\x12\n\x05month\x18\x01 \x01(\tH\x00\x88\x01\x01\x42\x08\n\x06_month\"G\n\x17RunUsageReportsResponse\x12,\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.iot.common.v1.JobProgress2\xb1\x08\n\x10\x41nalyticsService\x12\x8a\x01\n\x11GetDashboardStats\x12*.iot.analytics.v1.GetDashboardStatsRequest\x1a+.iot.analytics.v1.GetDashboardStatsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/analytics/dashboard\x12\x83\x01\n\x0fQuerySensorData\x12(.iot.analytics.v1.QuerySensorDataRequest\x1a).iot.analytics.v1.QuerySensorDataResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/analytics/query:\x01*\x12\x87\x01\n\x0eGenerateReport\x12\'.iot.analytics.v1.GenerateReportRequest\x1a(.iot.analytics.v1.GenerateReportResponse\"\"\xc8\xf3\x18\xca\x01\x82\xd3\xe4\x93\x02\x17\"\x12/analytics/reports:\x01*\x12\x84\x01\n\tGetReport\x12\".iot.analytics.v1.GetReportRequest\x1a#.iot.analytics.v1.GetReportResponse\".\x82\xd3\xe4\x93\x02(\x12\x1e/analytics/reports/{report_id}b\x06report\x12\x82\x01\n\nExportData\x12#.iot.analytics.v1.ExportDataRequest\x1a$.iot.analytics.v1.ExportDataResponse\")\xc8\xf3\x18\xca\x01\x82\xd3\xe4\x93\x02\x1e\"\x11/analytics/export:\x01*b\x06\x65xport\x12\x84\x01\n\tGetExport\x12\".iot.analytics.v1.GetExportRequest\x1a#.iot.analytics.v1.GetExportResponse\".\x82\xd3\xe4\x93\x02(\x12\x1e/analytics/exports/{export_id}b\x06\x65xport\x12}\n\x0eGetUsageReport\x12\'.iot.analytics.v1.GetUsageReportRequest\x1a(.iot.analytics.v1.GetUsageReportResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/analytics/usage\x12n\n\x0fRunUsageReports\x12(.iot.analytics.v1.RunUsageReportsRequest\x1a).iot.analytics.v1.RunUsageReportsResponse\"\x04\xd8\xf3\x18\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,52 +50,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetExport']._serialized_options = b'\202\323\344\223\002(\022\036/analytics/exports/{export_id}b\006export'
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetUsageReport']._loaded_options = None
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetUsageReport']._serialized_options = b'\202\323\344\223\002\022\022\020/analytics/usage'
-  _globals['_GETDASHBOARDSTATSREQUEST']._serialized_start=176
-  _globals['_GETDASHBOARDSTATSREQUEST']._serialized_end=202
-  _globals['_DEVICECOUNTS']._serialized_start=204
-  _globals['_DEVICECOUNTS']._serialized_end=287
-  _globals['_ALERTCOUNTS']._serialized_start=289
-  _globals['_ALERTCOUNTS']._serialized_end=367
-  _globals['_DATAVOLUME']._serialized_start=369
-  _globals['_DATAVOLUME']._serialized_end=416
-  _globals['_TRENDS']._serialized_start=418
-  _globals['_TRENDS']._serialized_end=473
-  _globals['_GETDASHBOARDSTATSRESPONSE']._serialized_start=476
-  _globals['_GETDASHBOARDSTATSRESPONSE']._serialized_end=692
-  _globals['_AGGREGATION']._serialized_start=694
-  _globals['_AGGREGATION']._serialized_end=743
-  _globals['_QUERYSENSORDATAREQUEST']._serialized_start=746
-  _globals['_QUERYSENSORDATAREQUEST']._serialized_end=953
-  _globals['_POINT']._serialized_start=955
-  _globals['_POINT']._serialized_end=1024
-  _globals['_SERIES']._serialized_start=1026
-  _globals['_SERIES']._serialized_end=1110
-  _globals['_QUERYSENSORDATARESPONSE']._serialized_start=1113
-  _globals['_QUERYSENSORDATARESPONSE']._serialized_end=1326
-  _globals['_GENERATEREPORTREQUEST']._serialized_start=1328
-  _globals['_GENERATEREPORTREQUEST']._serialized_end=1433
-  _globals['_GENERATEREPORTRESPONSE']._serialized_start=1435
-  _globals['_GENERATEREPORTRESPONSE']._serialized_end=1557
-  _globals['_REPORT']._serialized_start=1560
-  _globals['_REPORT']._serialized_end=1920
-  _globals['_GETREPORTREQUEST']._serialized_start=1922
-  _globals['_GETREPORTREQUEST']._serialized_end=1959
-  _globals['_GETREPORTRESPONSE']._serialized_start=1961
-  _globals['_GETREPORTRESPONSE']._serialized_end=2022
-  _globals['_EXPORTDATAREQUEST']._serialized_start=2025
-  _globals['_EXPORTDATAREQUEST']._serialized_end=2191
-  _globals['_EXPORT']._serialized_start=2194
-  _globals['_EXPORT']._serialized_end=2481
-  _globals['_EXPORTDATARESPONSE']._serialized_start=2483
-  _globals['_EXPORTDATARESPONSE']._serialized_end=2545
-  _globals['_GETEXPORTREQUEST']._serialized_start=2547
-  _globals['_GETEXPORTREQUEST']._serialized_end=2584
-  _globals['_GETEXPORTRESPONSE']._serialized_start=2586
-  _globals['_GETEXPORTRESPONSE']._serialized_end=2647
-  _globals['_GETUSAGEREPORTREQUEST']._serialized_start=2649
-  _globals['_GETUSAGEREPORTREQUEST']._serialized_end=2702
-  _globals['_GETUSAGEREPORTRESPONSE']._serialized_start=2705
-  _globals['_GETUSAGEREPORTRESPONSE']._serialized_end=2886
-  _globals['_ANALYTICSSERVICE']._serialized_start=2889
-  _globals['_ANALYTICSSERVICE']._serialized_end=3850
+  _globals['_ANALYTICSSERVICE'].methods_by_name['RunUsageReports']._loaded_options = None
+  _globals['_ANALYTICSSERVICE'].methods_by_name['RunUsageReports']._serialized_options = b'\330\363\030\001'
+  _globals['_GETDASHBOARDSTATSREQUEST']._serialized_start=202
+  _globals['_GETDASHBOARDSTATSREQUEST']._serialized_end=228
+  _globals['_DEVICECOUNTS']._serialized_start=230
+  _globals['_DEVICECOUNTS']._serialized_end=313
+  _globals['_ALERTCOUNTS']._serialized_start=315
+  _globals['_ALERTCOUNTS']._serialized_end=393
+  _globals['_DATAVOLUME']._serialized_start=395
+  _globals['_DATAVOLUME']._serialized_end=442
+  _globals['_TRENDS']._serialized_start=444
+  _globals['_TRENDS']._serialized_end=499
+  _globals['_GETDASHBOARDSTATSRESPONSE']._serialized_start=502
+  _globals['_GETDASHBOARDSTATSRESPONSE']._serialized_end=718
+  _globals['_AGGREGATION']._serialized_start=720
+  _globals['_AGGREGATION']._serialized_end=769
+  _globals['_QUERYSENSORDATAREQUEST']._serialized_start=772
+  _globals['_QUERYSENSORDATAREQUEST']._serialized_end=979
+  _globals['_POINT']._serialized_start=981
+  _globals['_POINT']._serialized_end=1050
+  _globals['_SERIES']._serialized_start=1052
+  _globals['_SERIES']._serialized_end=1136
+  _globals['_QUERYSENSORDATARESPONSE']._serialized_start=1139
+  _globals['_QUERYSENSORDATARESPONSE']._serialized_end=1352
+  _globals['_GENERATEREPORTREQUEST']._serialized_start=1354
+  _globals['_GENERATEREPORTREQUEST']._serialized_end=1459
+  _globals['_GENERATEREPORTRESPONSE']._serialized_start=1461
+  _globals['_GENERATEREPORTRESPONSE']._serialized_end=1583
+  _globals['_REPORT']._serialized_start=1586
+  _globals['_REPORT']._serialized_end=1946
+  _globals['_GETREPORTREQUEST']._serialized_start=1948
+  _globals['_GETREPORTREQUEST']._serialized_end=1985
+  _globals['_GETREPORTRESPONSE']._serialized_start=1987
+  _globals['_GETREPORTRESPONSE']._serialized_end=2048
+  _globals['_EXPORTDATAREQUEST']._serialized_start=2051
+  _globals['_EXPORTDATAREQUEST']._serialized_end=2217
+  _globals['_EXPORT']._serialized_start=2220
+  _globals['_EXPORT']._serialized_end=2507
+  _globals['_EXPORTDATARESPONSE']._serialized_start=2509
+  _globals['_EXPORTDATARESPONSE']._serialized_end=2571
+  _globals['_GETEXPORTREQUEST']._serialized_start=2573
+  _globals['_GETEXPORTREQUEST']._serialized_end=2610
+  _globals['_GETEXPORTRESPONSE']._serialized_start=2612
+  _globals['_GETEXPORTRESPONSE']._serialized_end=2673
+  _globals['_GETUSAGEREPORTREQUEST']._serialized_start=2675
+  _globals['_GETUSAGEREPORTREQUEST']._serialized_end=2728
+  _globals['_GETUSAGEREPORTRESPONSE']._serialized_start=2731
+  _globals['_GETUSAGEREPORTRESPONSE']._serialized_end=2912
+  _globals['_RUNUSAGEREPORTSREQUEST']._serialized_start=2914
+  _globals['_RUNUSAGEREPORTSREQUEST']._serialized_end=2968
+  _globals['_RUNUSAGEREPORTSRESPONSE']._serialized_start=2970
+  _globals['_RUNUSAGEREPORTSRESPONSE']._serialized_end=3041
+  _globals['_ANALYTICSSERVICE']._serialized_start=3044
+  _globals['_ANALYTICSSERVICE']._serialized_end=4117
 # @@protoc_insertion_point(module_scope)

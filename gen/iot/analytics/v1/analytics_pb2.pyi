@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from iot.common.v1 import jobs_pb2 as _jobs_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -724,3 +725,49 @@ class GetUsageReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUsageReportResponse: _TypeAlias = GetUsageReportResponse  # noqa: Y015
+
+@_typing.final
+class RunUsageReportsRequest(_message.Message):
+    """RunUsageReportsRequest names the month."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM; the previous month when absent."""
+    def __init__(
+        self,
+        *,
+        month: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_month", b"_month", "month", b"month"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_month", b"_month", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__month: _TypeAlias = _typing.Literal["month"]  # noqa: Y015
+    _WhichOneofArgType__month: _TypeAlias = _typing.Literal["_month", b"_month"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__month) -> _WhichOneofReturnType__month | None: ...
+
+Global___RunUsageReportsRequest: _TypeAlias = RunUsageReportsRequest  # noqa: Y015
+
+@_typing.final
+class RunUsageReportsResponse(_message.Message):
+    """RunUsageReportsResponse is one progress step of the usage reports."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> _jobs_pb2.JobProgress: ...
+    def __init__(
+        self,
+        *,
+        progress: _jobs_pb2.JobProgress | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunUsageReportsResponse: _TypeAlias = RunUsageReportsResponse  # noqa: Y015

@@ -70,6 +70,11 @@ class AnalyticsServiceStub:
                 request_serializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.GetUsageReportRequest.SerializeToString,
                 response_deserializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.GetUsageReportResponse.FromString,
                 _registered_method=True)
+        self.RunUsageReports = channel.unary_stream(
+                '/iot.analytics.v1.AnalyticsService/RunUsageReports',
+                request_serializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.RunUsageReportsRequest.SerializeToString,
+                response_deserializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.RunUsageReportsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -125,6 +130,14 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunUsageReports(self, request, context):
+        """Internal (scheduled job, §6.4): compute, store and announce every organization's usage of a month; the
+        notification service emails each organization's admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +175,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.GetUsageReport,
                     request_deserializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.GetUsageReportRequest.FromString,
                     response_serializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.GetUsageReportResponse.SerializeToString,
+            ),
+            'RunUsageReports': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunUsageReports,
+                    request_deserializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.RunUsageReportsRequest.FromString,
+                    response_serializer=iot_dot_analytics_dot_v1_dot_analytics__pb2.RunUsageReportsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class AnalyticsService:
             '/iot.analytics.v1.AnalyticsService/GetUsageReport',
             iot_dot_analytics_dot_v1_dot_analytics__pb2.GetUsageReportRequest.SerializeToString,
             iot_dot_analytics_dot_v1_dot_analytics__pb2.GetUsageReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunUsageReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/iot.analytics.v1.AnalyticsService/RunUsageReports',
+            iot_dot_analytics_dot_v1_dot_analytics__pb2.RunUsageReportsRequest.SerializeToString,
+            iot_dot_analytics_dot_v1_dot_analytics__pb2.RunUsageReportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

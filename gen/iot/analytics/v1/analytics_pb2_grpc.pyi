@@ -47,6 +47,10 @@ class AnalyticsServiceStub:
     """An export's state and, once completed, its download link."""
     GetUsageReport: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetUsageReportRequest, _analytics_pb2.GetUsageReportResponse]
     """Monthly usage of the organization (§6.4)."""
+    RunUsageReports: _grpc.UnaryStreamMultiCallable[_analytics_pb2.RunUsageReportsRequest, _analytics_pb2.RunUsageReportsResponse]
+    """Internal (scheduled job, §6.4): compute, store and announce every organization's usage of a month; the
+    notification service emails each organization's admins.
+    """
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
@@ -67,6 +71,10 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     """An export's state and, once completed, its download link."""
     GetUsageReport: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetUsageReportRequest, _analytics_pb2.GetUsageReportResponse]  # type: ignore[assignment]
     """Monthly usage of the organization (§6.4)."""
+    RunUsageReports: _aio.UnaryStreamMultiCallable[_analytics_pb2.RunUsageReportsRequest, _analytics_pb2.RunUsageReportsResponse]  # type: ignore[assignment]
+    """Internal (scheduled job, §6.4): compute, store and announce every organization's usage of a month; the
+    notification service emails each organization's admins.
+    """
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
     """AnalyticsService answers dashboards, queries, reports and exports (spec §3.5)."""
@@ -126,5 +134,15 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_analytics_pb2.GetUsageReportResponse, _abc.Awaitable[_analytics_pb2.GetUsageReportResponse]]:
         """Monthly usage of the organization (§6.4)."""
+
+    @_abc_1.abstractmethod
+    def RunUsageReports(
+        self,
+        request: _analytics_pb2.RunUsageReportsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_analytics_pb2.RunUsageReportsResponse], _abc.AsyncIterator[_analytics_pb2.RunUsageReportsResponse]]:
+        """Internal (scheduled job, §6.4): compute, store and announce every organization's usage of a month; the
+        notification service emails each organization's admins.
+        """
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

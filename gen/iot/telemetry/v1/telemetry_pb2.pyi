@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from iot.common.v1 import common_pb2 as _common_pb2
+from iot.common.v1 import jobs_pb2 as _jobs_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -796,3 +797,49 @@ class CountDailyDatapointsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CountDailyDatapointsResponse: _TypeAlias = CountDailyDatapointsResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveReadingsRequest(_message.Message):
+    """ArchiveReadingsRequest may override the service's retention for one run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RETENTION_DAYS_FIELD_NUMBER: _builtins.int
+    retention_days: _builtins.float
+    """Days a reading stays in the store (default: IOTMON_TELEMETRY_RETENTION_DAYS)."""
+    def __init__(
+        self,
+        *,
+        retention_days: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_retention_days", b"_retention_days", "retention_days", b"retention_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retention_days", b"_retention_days", "retention_days", b"retention_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__retention_days: _TypeAlias = _typing.Literal["retention_days"]  # noqa: Y015
+    _WhichOneofArgType__retention_days: _TypeAlias = _typing.Literal["_retention_days", b"_retention_days"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__retention_days) -> _WhichOneofReturnType__retention_days | None: ...
+
+Global___ArchiveReadingsRequest: _TypeAlias = ArchiveReadingsRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveReadingsResponse(_message.Message):
+    """ArchiveReadingsResponse is one progress step of the archival."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> _jobs_pb2.JobProgress: ...
+    def __init__(
+        self,
+        *,
+        progress: _jobs_pb2.JobProgress | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveReadingsResponse: _TypeAlias = ArchiveReadingsResponse  # noqa: Y015

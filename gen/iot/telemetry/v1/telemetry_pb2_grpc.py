@@ -80,6 +80,11 @@ class TelemetryServiceStub:
                 request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.SerializeToString,
                 response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.FromString,
                 _registered_method=True)
+        self.ArchiveReadings = channel.unary_stream(
+                '/iot.telemetry.v1.TelemetryService/ArchiveReadings',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsResponse.FromString,
+                _registered_method=True)
 
 
 class TelemetryServiceServicer:
@@ -150,6 +155,14 @@ class TelemetryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ArchiveReadings(self, request, context):
+        """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
+        store, one per organization and UTC day, and leave the store once the file is written and verified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TelemetryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +210,11 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.CountDailyDatapoints,
                     request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.FromString,
                     response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.SerializeToString,
+            ),
+            'ArchiveReadings': grpc.unary_stream_rpc_method_handler(
+                    servicer.ArchiveReadings,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +461,33 @@ class TelemetryService:
             '/iot.telemetry.v1.TelemetryService/CountDailyDatapoints',
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.SerializeToString,
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveReadings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/ArchiveReadings',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

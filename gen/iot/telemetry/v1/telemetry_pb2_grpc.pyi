@@ -53,6 +53,10 @@ class TelemetryServiceStub:
     """
     CountDailyDatapoints: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.CountDailyDatapointsRequest, _telemetry_pb2.CountDailyDatapointsResponse]
     """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
+    ArchiveReadings: _grpc.UnaryStreamMultiCallable[_telemetry_pb2.ArchiveReadingsRequest, _telemetry_pb2.ArchiveReadingsResponse]
+    """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
+    store, one per organization and UTC day, and leave the store once the file is written and verified.
+    """
 
 @_typing.type_check_only
 class TelemetryServiceAsyncStub(TelemetryServiceStub):
@@ -79,6 +83,10 @@ class TelemetryServiceAsyncStub(TelemetryServiceStub):
     """
     CountDailyDatapoints: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.CountDailyDatapointsRequest, _telemetry_pb2.CountDailyDatapointsResponse]  # type: ignore[assignment]
     """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
+    ArchiveReadings: _aio.UnaryStreamMultiCallable[_telemetry_pb2.ArchiveReadingsRequest, _telemetry_pb2.ArchiveReadingsResponse]  # type: ignore[assignment]
+    """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
+    store, one per organization and UTC day, and leave the store once the file is written and verified.
+    """
 
 class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
     """TelemetryService ingests readings and answers history queries (spec §3.1.6, §4.1, §4.2)."""
@@ -156,5 +164,15 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.CountDailyDatapointsResponse, _abc.Awaitable[_telemetry_pb2.CountDailyDatapointsResponse]]:
         """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
+
+    @_abc_1.abstractmethod
+    def ArchiveReadings(
+        self,
+        request: _telemetry_pb2.ArchiveReadingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_telemetry_pb2.ArchiveReadingsResponse], _abc.AsyncIterator[_telemetry_pb2.ArchiveReadingsResponse]]:
+        """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
+        store, one per organization and UTC day, and leave the store once the file is written and verified.
+        """
 
 def add_TelemetryServiceServicer_to_server(servicer: TelemetryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
