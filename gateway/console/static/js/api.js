@@ -1,4 +1,4 @@
-// The REST client. The token lives in this module's memory only: never in localStorage, sessionStorage or a
+// The REST client. The token lives in this module's memory only: never in Web Storage or a
 // cookie, so closing or reloading the tab signs the operator out.
 let session = null;
 const signOutListeners = new Set();

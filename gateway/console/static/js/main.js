@@ -2,7 +2,7 @@
 import { ApiError, currentSession, onSignOut, signIn, signOut } from "./api.js";
 import { clear, h } from "./dom.js";
 import { Live } from "./live.js";
-import { errorBox, field } from "./ui.js";
+import { errorBox, field, fill } from "./ui.js";
 import * as overview from "./pages/overview.js";
 import * as devices from "./pages/devices.js";
 import * as device from "./pages/device.js";
@@ -123,7 +123,7 @@ function renderSignIn(notice = null) {
       submit.disabled = false;
     }
   });
-  clear(main).append(form);
+  fill(main, form);
   email.focus();
 }
 

@@ -21,7 +21,7 @@ async function createForm(root, { query, navigate, session }) {
   const fillDevices = () => {
     const fw = firmware.items.find((f) => f.firmwareId === chosen.value);
     const fitting = devices.items.filter((d) => !fw || fw.deviceTypes.includes(d.type));
-    clear(list).append(
+    fill(list, 
       fitting.length
         ? fitting.map((d) => h("label", { class: "check" }, h("input", { type: "checkbox", value: d.deviceId, checked: true }), `${d.name} `, h("span", { class: "muted" }, d.status)))
         : h("p", { class: "muted" }, "No device of these types."),

@@ -2,7 +2,7 @@
 import { get } from "../api.js";
 import { clear, h } from "../dom.js";
 import { LineChart } from "../chart.js";
-import { badge, errorBox, field, heading, number, select, time } from "../ui.js";
+import { badge, errorBox, field, fill, heading, number, select, time } from "../ui.js";
 
 const LIVE_POINTS = 120;
 const RANGES = [
@@ -28,7 +28,7 @@ export async function render(root, { params, live }) {
   const lastSeen = h("span", { id: "last-seen" }, time(device.lastSeen));
   const latest = h("dl", { class: "latest", id: "latest-values" });
   const showLatest = (values) =>
-    clear(latest).append(
+    fill(latest, 
       metrics.filter((m) => values[m] !== undefined).map((m) => h("div", {}, h("dt", {}, m), h("dd", { "data-metric": m }, number(values[m])))),
     );
   showLatest(device.lastReading || {});
@@ -76,11 +76,11 @@ export async function render(root, { params, live }) {
       if (readings.length > LIVE_POINTS) readings.splice(0, readings.length - LIVE_POINTS);
       drawLive();
       showLatest(message.data);
-      clear(lastSeen).append(time(message.timestamp));
+      fill(lastSeen, time(message.timestamp));
       liveNote.textContent = `${received} live reading${received === 1 ? "" : "s"}; last at ${new Date(message.timestamp).toLocaleTimeString()}${message.anomalies && message.anomalies.length ? ` (anomaly: ${message.anomalies.join(", ")})` : ""}.`;
       liveNote.dataset.received = String(received);
     } else if (message.type === "deviceStatus") {
-      clear(status).append(badge(message.status));
+      fill(status, badge(message.status));
     }
   });
 
@@ -111,10 +111,10 @@ export async function render(root, { params, live }) {
       });
       const shown = historyMetric.value ? [historyMetric.value] : history.metrics;
       historyChart.draw(shown.map((m) => ({ name: m, points: history.data.map((row) => ({ t: Date.parse(row.timestamp), v: row[m] })) })));
-      clear(historyNote).append(`${history.data.length} ${history.aggregation === "raw" ? "readings" : `${history.aggregation} buckets`} from ${new Date(history.timeRange.start).toLocaleString()} to ${new Date(history.timeRange.end).toLocaleString()}.`);
+      fill(historyNote, `${history.data.length} ${history.aggregation === "raw" ? "readings" : `${history.aggregation} buckets`} from ${new Date(history.timeRange.start).toLocaleString()} to ${new Date(history.timeRange.end).toLocaleString()}.`);
     } catch (error) {
       historyChart.draw([]);
-      clear(historyNote).append(errorBox(error));
+      fill(historyNote, errorBox(error));
     }
   }
   historyForm.addEventListener("submit", (event) => {

@@ -1,7 +1,7 @@
 // Fleet overview: the §3.5.1 dashboard numbers, devices by status, active alerts by severity, a live feed.
 import { ApiError, get } from "../api.js";
 import { clear, h } from "../dom.js";
-import { badge, bytes, errorBox, heading, time } from "../ui.js";
+import { badge, bytes, errorBox, fill, heading, time } from "../ui.js";
 
 const REFRESH_MS = 10000;
 const SEVERITIES = ["critical", "warning", "info"];
@@ -81,7 +81,7 @@ export async function render(root, { live, isCurrent }) {
       const data = await dashboardStats();
       if (!isCurrent()) return;
       const { devices = {}, alerts = {}, dataVolume, trends } = data;
-      clear(stats).append(
+      fill(stats, 
         h(
           "div",
           { class: "tiles" },
@@ -95,14 +95,14 @@ export async function render(root, { live, isCurrent }) {
       );
       const latest = await get("/alerts", { status: "triggered", pageSize: 5 });
       if (!isCurrent()) return;
-      clear(recent).append(
+      fill(recent, 
         h("h3", {}, "Latest unacknowledged alerts"),
         latest.items.length
           ? h("ul", { class: "plain" }, latest.items.map((a) => h("li", {}, badge(a.severity), " ", h("a", { href: `#/alerts/${encodeURIComponent(a.alertId)}` }, `${a.ruleName || a.ruleId} on ${a.deviceName || a.deviceId}`), " · ", time(a.triggeredAt))))
           : h("p", { class: "muted" }, "No unacknowledged alerts."),
       );
     } catch (error) {
-      if (isCurrent()) clear(stats).append(errorBox(error));
+      if (isCurrent()) fill(stats, errorBox(error));
     }
   }
 

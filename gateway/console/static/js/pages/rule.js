@@ -2,7 +2,7 @@
 // counts, and each of its field errors is shown next to the field it names.
 import { ApiError, del, get, post, put } from "../api.js";
 import { clear, h } from "../dom.js";
-import { busy, errorBox, field, heading, select, showFieldErrors } from "../ui.js";
+import { busy, errorBox, field, fill, heading, select, showFieldErrors } from "../ui.js";
 
 const OPERATORS = ["", ">", ">=", "<", "<=", "==", "!="];
 const CHANNELS = ["email", "push", "sms"];
@@ -38,7 +38,7 @@ export async function render(root, { params, navigate }) {
   };
   const fillMetrics = () => {
     const type = types.find((t) => t.name === c.deviceType.value);
-    clear(metricList).append((type ? type.metrics : []).map((m) => h("option", { value: m.name }, `${m.name} (${m.unit || m.type})`)));
+    fill(metricList, (type ? type.metrics : []).map((m) => h("option", { value: m.name }, `${m.name} (${m.unit || m.type})`)));
   };
   c.deviceType.addEventListener("change", fillMetrics);
   fillMetrics();
@@ -115,7 +115,7 @@ export async function render(root, { params, navigate }) {
         await busy(remove, del(`/alert-rules/${encodeURIComponent(ruleId)}`));
         navigate("/rules");
       } catch (error) {
-        clear(problem).append(errorBox(error instanceof ApiError ? error : new Error(String(error))));
+        fill(problem, errorBox(error instanceof ApiError ? error : new Error(String(error))));
       }
     });
     actions.push(remove);
