@@ -8,14 +8,13 @@ Each span belongs to a *component* (a service or the gateway), so that `iotmon u
 one process, still shows one service per hop: each component has its own TracerProvider and resource
 (`service.name`). The component of a server span is the package of the gRPC service (`iot.<component>.v1`),
 of a consumer span the package of the handler (`services.<component>.…`, `gateway.…`) or else its group,
-and of a client or producer span the component whose span is running (`component_var`).
+and of a client or producer span the component of the span running when it starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +27,6 @@ from services.runtime.settings import SERVICE_NAMES
 
 GATEWAY = "gateway"
 COMPONENTS = frozenset((*SERVICE_NAMES, GATEWAY))
-# The component whose span is running in this task: the owner of the client and producer spans it opens.
-component_var: ContextVar[str | None] = ContextVar("otel_component", default=None)
 
 # gRPC codes a server answers for its own failure (OpenTelemetry's RPC semantic conventions).
 _SERVER_ERRORS = frozenset({2, 4, 12, 13, 14, 15})
@@ -52,6 +49,8 @@ class Tracing:
     def __init__(self, tracers: Mapping[str, Tracer], default_component: str):
         self._tracers = dict(tracers)
         self._default = default_component
+        # The SDK's spans keep their tracer's resource: the running span tells whose work this is.
+        self._by_resource = {id(getattr(tracer, "resource", None)): tracer for tracer in self._tracers.values()}
         self._fields = frozenset(propagate.get_global_textmap().fields)
         self._rpc_names: dict[str, tuple[str, dict[str, str]]] = {}
 
@@ -61,7 +60,11 @@ class Tracing:
         return self._fields
 
     def tracer(self, component: str | None = None) -> Tracer:
-        component = component or component_var.get() or self._default
+        """The component's tracer; without one, the tracer of the component whose span is running."""
+        if component is None:
+            resource = getattr(trace.get_current_span(), "resource", None)
+            found = self._by_resource.get(id(resource)) if resource is not None else None
+            return found or self._tracers[self._default]
         return self._tracers.get(component) or self._tracers[self._default]
 
     @staticmethod
@@ -184,23 +187,19 @@ class Tracing:
         """Start a span of `component` as the current one; its traceparent becomes the request's own (what
         EventMeta.traceparent and the forwarded metadata carry). Exceptions do not mark it failed by
         themselves: a NOT_FOUND or a retried handler is not the server's failure; callers set the status."""
-        component_token = component_var.set(component)
-        try:
-            with self.tracer(component).start_as_current_span(
-                name,
-                context=parent,
-                kind=kind,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            ) as span:
-                traceparent_token = traceparent_var.set(_traceparent(span))
-                try:
-                    yield span
-                finally:
-                    traceparent_var.reset(traceparent_token)
-        finally:
-            component_var.reset(component_token)
+        with self.tracer(component).start_as_current_span(
+            name,
+            context=parent,
+            kind=kind,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            traceparent_token = traceparent_var.set(_traceparent(span))
+            try:
+                yield span
+            finally:
+                traceparent_var.reset(traceparent_token)
 
 
 def component_of_handler(handler: object, group: str | None) -> str | None:
