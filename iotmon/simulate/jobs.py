@@ -33,6 +33,7 @@ log = logging.getLogger("iotmon.simulate.jobs")
 KEEPALIVE = 30
 HOUSEKEEPING_SECONDS = 1.0
 ANSWER_TIMEOUT = 10.0
+ANSWER_ATTEMPTS = 3
 CONNECT_TIMEOUT = 10.0
 HTTP_POLL_SECONDS = 2.0
 
@@ -150,8 +151,15 @@ class MqttJobLink:
         future: asyncio.Future[tuple[bool, dict[str, Any]]] = self._loop.create_future()
         self._waiting[token] = future
         try:
-            self._client.publish(f"{self._base}/{suffix}", orjson.dumps(body | {"clientToken": token}), qos=1)
-            accepted, answer = await asyncio.wait_for(future, ANSWER_TIMEOUT)
+            # Unanswered (the service restarting): ask again with the same token, so the first answer counts.
+            for attempt in range(ANSWER_ATTEMPTS):
+                self._client.publish(f"{self._base}/{suffix}", orjson.dumps(body | {"clientToken": token}), qos=1)
+                try:
+                    accepted, answer = await asyncio.wait_for(asyncio.shield(future), ANSWER_TIMEOUT)
+                    break
+                except TimeoutError:
+                    if attempt == ANSWER_ATTEMPTS - 1:
+                        raise
         finally:
             self._waiting.pop(token, None)
         if not accepted:
