@@ -1169,3 +1169,103 @@ class RaiseSystemAlertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__alert_id) -> _WhichOneofReturnType__alert_id | None: ...
 
 Global___RaiseSystemAlertResponse: _TypeAlias = RaiseSystemAlertResponse  # noqa: Y015
+
+@_typing.final
+class SummarizeAlertsRequest(_message.Message):
+    """SummarizeAlertsRequest names an organization, a half-open range of trigger times and optionally devices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    DEVICE_IDS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def device_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Empty: every device."""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        device_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_ids", b"device_ids", "end_time", b"end_time", "organization_id", b"organization_id", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeAlertsRequest: _TypeAlias = SummarizeAlertsRequest  # noqa: Y015
+
+@_typing.final
+class AlertTally(_message.Message):
+    """AlertTally counts the alerts of one UTC trigger day, device, severity and current status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_NAME_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    RESOLUTION_SECONDS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """YYYY-MM-DD."""
+    device_id: _builtins.str
+    device_name: _builtins.str
+    severity: _builtins.str
+    """info, warning or critical."""
+    status: _builtins.str
+    """triggered, acknowledged or resolved."""
+    count: _builtins.int
+    resolution_seconds: _builtins.float
+    """Of the resolved ones: the summed time from trigger to resolution, in seconds."""
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        device_id: _builtins.str = ...,
+        device_name: _builtins.str = ...,
+        severity: _builtins.str = ...,
+        status: _builtins.str = ...,
+        count: _builtins.int = ...,
+        resolution_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "day", b"day", "device_id", b"device_id", "device_name", b"device_name", "resolution_seconds", b"resolution_seconds", "severity", b"severity", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertTally: _TypeAlias = AlertTally  # noqa: Y015
+
+@_typing.final
+class SummarizeAlertsResponse(_message.Message):
+    """SummarizeAlertsResponse holds the tallies ordered by day, device id, severity and status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TALLIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tallies(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertTally]: ...
+    def __init__(
+        self,
+        *,
+        tallies: _abc.Iterable[Global___AlertTally] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tallies", b"tallies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeAlertsResponse: _TypeAlias = SummarizeAlertsResponse  # noqa: Y015

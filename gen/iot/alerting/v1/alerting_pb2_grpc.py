@@ -85,6 +85,11 @@ class AlertingServiceStub:
                 request_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsRequest.SerializeToString,
                 response_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsResponse.FromString,
                 _registered_method=True)
+        self.SummarizeAlerts = channel.unary_unary(
+                '/iot.alerting.v1.AlertingService/SummarizeAlerts',
+                request_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.SummarizeAlertsRequest.SerializeToString,
+                response_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.SummarizeAlertsResponse.FromString,
+                _registered_method=True)
         self.ArchiveResolvedAlerts = channel.unary_stream(
                 '/iot.alerting.v1.AlertingService/ArchiveResolvedAlerts',
                 request_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.ArchiveResolvedAlertsRequest.SerializeToString,
@@ -171,6 +176,14 @@ class AlertingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeAlerts(self, request, context):
+        """Internal: an organization's alerts triggered in a range, counted by day, device, severity and status
+        (analytics' alert-summary report, §3.5.3).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ArchiveResolvedAlerts(self, request, context):
         """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
         (JSON Lines), then deleted.
@@ -238,6 +251,11 @@ def add_AlertingServiceServicer_to_server(servicer, server):
                     servicer.CountActiveAlerts,
                     request_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsRequest.FromString,
                     response_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsResponse.SerializeToString,
+            ),
+            'SummarizeAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeAlerts,
+                    request_deserializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.SummarizeAlertsRequest.FromString,
+                    response_serializer=iot_dot_alerting_dot_v1_dot_alerting__pb2.SummarizeAlertsResponse.SerializeToString,
             ),
             'ArchiveResolvedAlerts': grpc.unary_stream_rpc_method_handler(
                     servicer.ArchiveResolvedAlerts,
@@ -521,6 +539,33 @@ class AlertingService:
             '/iot.alerting.v1.AlertingService/CountActiveAlerts',
             iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsRequest.SerializeToString,
             iot_dot_alerting_dot_v1_dot_alerting__pb2.CountActiveAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iot.alerting.v1.AlertingService/SummarizeAlerts',
+            iot_dot_alerting_dot_v1_dot_alerting__pb2.SummarizeAlertsRequest.SerializeToString,
+            iot_dot_alerting_dot_v1_dot_alerting__pb2.SummarizeAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

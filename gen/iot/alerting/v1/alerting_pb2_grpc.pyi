@@ -53,6 +53,10 @@ class AlertingServiceStub:
     """List the organization's alert rules (§3.2.8)."""
     CountActiveAlerts: _grpc.UnaryUnaryMultiCallable[_alerting_pb2.CountActiveAlertsRequest, _alerting_pb2.CountActiveAlertsResponse]
     """Internal: how many alerts of a device are not resolved (asked before a device is deleted)."""
+    SummarizeAlerts: _grpc.UnaryUnaryMultiCallable[_alerting_pb2.SummarizeAlertsRequest, _alerting_pb2.SummarizeAlertsResponse]
+    """Internal: an organization's alerts triggered in a range, counted by day, device, severity and status
+    (analytics' alert-summary report, §3.5.3).
+    """
     ArchiveResolvedAlerts: _grpc.UnaryStreamMultiCallable[_alerting_pb2.ArchiveResolvedAlertsRequest, _alerting_pb2.ArchiveResolvedAlertsResponse]
     """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
     (JSON Lines), then deleted.
@@ -85,6 +89,10 @@ class AlertingServiceAsyncStub(AlertingServiceStub):
     """List the organization's alert rules (§3.2.8)."""
     CountActiveAlerts: _aio.UnaryUnaryMultiCallable[_alerting_pb2.CountActiveAlertsRequest, _alerting_pb2.CountActiveAlertsResponse]  # type: ignore[assignment]
     """Internal: how many alerts of a device are not resolved (asked before a device is deleted)."""
+    SummarizeAlerts: _aio.UnaryUnaryMultiCallable[_alerting_pb2.SummarizeAlertsRequest, _alerting_pb2.SummarizeAlertsResponse]  # type: ignore[assignment]
+    """Internal: an organization's alerts triggered in a range, counted by day, device, severity and status
+    (analytics' alert-summary report, §3.5.3).
+    """
     ArchiveResolvedAlerts: _aio.UnaryStreamMultiCallable[_alerting_pb2.ArchiveResolvedAlertsRequest, _alerting_pb2.ArchiveResolvedAlertsResponse]  # type: ignore[assignment]
     """Internal (scheduled job, §6.2): resolved alerts older than 90 days are archived to the object store
     (JSON Lines), then deleted.
@@ -174,6 +182,16 @@ class AlertingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_alerting_pb2.CountActiveAlertsResponse, _abc.Awaitable[_alerting_pb2.CountActiveAlertsResponse]]:
         """Internal: how many alerts of a device are not resolved (asked before a device is deleted)."""
+
+    @_abc_1.abstractmethod
+    def SummarizeAlerts(
+        self,
+        request: _alerting_pb2.SummarizeAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerting_pb2.SummarizeAlertsResponse, _abc.Awaitable[_alerting_pb2.SummarizeAlertsResponse]]:
+        """Internal: an organization's alerts triggered in a range, counted by day, device, severity and status
+        (analytics' alert-summary report, §3.5.3).
+        """
 
     @_abc_1.abstractmethod
     def ArchiveResolvedAlerts(

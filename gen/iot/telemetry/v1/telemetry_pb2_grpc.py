@@ -80,6 +80,11 @@ class TelemetryServiceStub:
                 request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.SerializeToString,
                 response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.FromString,
                 _registered_method=True)
+        self.StreamReadings = channel.unary_stream(
+                '/iot.telemetry.v1.TelemetryService/StreamReadings',
+                request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.StreamReadingsRequest.SerializeToString,
+                response_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.StreamReadingsResponse.FromString,
+                _registered_method=True)
         self.ArchiveReadings = channel.unary_stream(
                 '/iot.telemetry.v1.TelemetryService/ArchiveReadings',
                 request_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.ArchiveReadingsRequest.SerializeToString,
@@ -155,6 +160,14 @@ class TelemetryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamReadings(self, request, context):
+        """Internal: an organization's raw datapoints of some devices in a half-open range, oldest first, in batches
+        (analytics' exports, §3.5.4). The caller has checked that the devices are the organization's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ArchiveReadings(self, request, context):
         """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
         store, one per organization and UTC day, and leave the store once the file is written and verified.
@@ -210,6 +223,11 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.CountDailyDatapoints,
                     request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.FromString,
                     response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.SerializeToString,
+            ),
+            'StreamReadings': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamReadings,
+                    request_deserializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.StreamReadingsRequest.FromString,
+                    response_serializer=iot_dot_telemetry_dot_v1_dot_telemetry__pb2.StreamReadingsResponse.SerializeToString,
             ),
             'ArchiveReadings': grpc.unary_stream_rpc_method_handler(
                     servicer.ArchiveReadings,
@@ -461,6 +479,33 @@ class TelemetryService:
             '/iot.telemetry.v1.TelemetryService/CountDailyDatapoints',
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsRequest.SerializeToString,
             iot_dot_telemetry_dot_v1_dot_telemetry__pb2.CountDailyDatapointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamReadings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/iot.telemetry.v1.TelemetryService/StreamReadings',
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.StreamReadingsRequest.SerializeToString,
+            iot_dot_telemetry_dot_v1_dot_telemetry__pb2.StreamReadingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

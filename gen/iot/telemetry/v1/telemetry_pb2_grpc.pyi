@@ -53,6 +53,10 @@ class TelemetryServiceStub:
     """
     CountDailyDatapoints: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.CountDailyDatapointsRequest, _telemetry_pb2.CountDailyDatapointsResponse]
     """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
+    StreamReadings: _grpc.UnaryStreamMultiCallable[_telemetry_pb2.StreamReadingsRequest, _telemetry_pb2.StreamReadingsResponse]
+    """Internal: an organization's raw datapoints of some devices in a half-open range, oldest first, in batches
+    (analytics' exports, §3.5.4). The caller has checked that the devices are the organization's.
+    """
     ArchiveReadings: _grpc.UnaryStreamMultiCallable[_telemetry_pb2.ArchiveReadingsRequest, _telemetry_pb2.ArchiveReadingsResponse]
     """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
     store, one per organization and UTC day, and leave the store once the file is written and verified.
@@ -83,6 +87,10 @@ class TelemetryServiceAsyncStub(TelemetryServiceStub):
     """
     CountDailyDatapoints: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.CountDailyDatapointsRequest, _telemetry_pb2.CountDailyDatapointsResponse]  # type: ignore[assignment]
     """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
+    StreamReadings: _aio.UnaryStreamMultiCallable[_telemetry_pb2.StreamReadingsRequest, _telemetry_pb2.StreamReadingsResponse]  # type: ignore[assignment]
+    """Internal: an organization's raw datapoints of some devices in a half-open range, oldest first, in batches
+    (analytics' exports, §3.5.4). The caller has checked that the devices are the organization's.
+    """
     ArchiveReadings: _aio.UnaryStreamMultiCallable[_telemetry_pb2.ArchiveReadingsRequest, _telemetry_pb2.ArchiveReadingsResponse]  # type: ignore[assignment]
     """Internal (scheduled job, §6.1): readings older than the retention period become Parquet files in the object
     store, one per organization and UTC day, and leave the store once the file is written and verified.
@@ -164,6 +172,16 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.CountDailyDatapointsResponse, _abc.Awaitable[_telemetry_pb2.CountDailyDatapointsResponse]]:
         """Internal: datapoints stored per UTC day for one organization (analytics reconciles data volume)."""
+
+    @_abc_1.abstractmethod
+    def StreamReadings(
+        self,
+        request: _telemetry_pb2.StreamReadingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_telemetry_pb2.StreamReadingsResponse], _abc.AsyncIterator[_telemetry_pb2.StreamReadingsResponse]]:
+        """Internal: an organization's raw datapoints of some devices in a half-open range, oldest first, in batches
+        (analytics' exports, §3.5.4). The caller has checked that the devices are the organization's.
+        """
 
     @_abc_1.abstractmethod
     def ArchiveReadings(
