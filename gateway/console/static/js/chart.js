@@ -1,8 +1,9 @@
-// A small SVG line chart: one line per series, time on x, value on y. The viewBox scales with its box, so
-// the chart reads at 375 px as at 1,400. `data-points` counts the points drawn (the browser tests read it).
+// A small SVG line chart: one line per series, time on x, value on y. The viewBox is the box's own width in
+// pixels (redrawn when the box resizes), so text keeps its size from 375 px to 1,400. `data-points` counts
+// the points drawn (the browser tests read it).
 import { clear, h, svg } from "./dom.js";
 
-const WIDTH = 640;
+const DEFAULT_WIDTH = 640;
 const HEIGHT = 240;
 const PAD = { left: 48, right: 12, top: 12, bottom: 28 };
 const COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2"];
@@ -28,11 +29,23 @@ export class LineChart {
   constructor(label) {
     this.element = h("figure", { class: "chart" });
     this.label = label;
+    this.series = [];
+    this.width = DEFAULT_WIDTH;
+    // Redraw at the new width on the next frame (never inside the observer's own callback).
+    new ResizeObserver(() => requestAnimationFrame(() => this.resized())).observe(this.element);
     this.draw([]);
+  }
+
+  resized() {
+    const width = Math.round(this.element.clientWidth);
+    if (width > 0 && width !== this.width) this.draw(this.series);
   }
 
   // series: [{name, points: [{t: epoch ms, v: number}]}]
   draw(series) {
+    this.series = series;
+    this.width = Math.round(this.element.clientWidth) || this.width;
+    const WIDTH = this.width;
     const points = series.flatMap((s) => s.points.filter((p) => Number.isFinite(p.v)));
     clear(this.element);
     this.element.dataset.points = String(points.length);
@@ -40,7 +53,6 @@ export class LineChart {
       viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
       role: "img",
       "aria-label": `${this.label}: ${points.length} points`,
-      preserveAspectRatio: "none",
     });
     this.element.append(root);
     if (!points.length) {
@@ -59,9 +71,10 @@ export class LineChart {
       root.append(svg("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(tick), y2: y(tick), class: "grid" }));
       root.append(svg("text", { x: PAD.left - 6, y: y(tick) + 4, "text-anchor": "end", class: "tick" }, +tick.toFixed(6)));
     }
-    for (let i = 0; i < 4; i++) {
-      const t = tMin + ((tMax - tMin) * i) / 3;
-      const anchor = i === 0 ? "start" : i === 3 ? "end" : "middle";
+    const labels = Math.max(2, Math.min(4, Math.floor((WIDTH - PAD.left - PAD.right) / 110))); // ~110 px per time
+    for (let i = 0; i < labels; i++) {
+      const t = tMin + ((tMax - tMin) * i) / (labels - 1);
+      const anchor = i === 0 ? "start" : i === labels - 1 ? "end" : "middle";
       root.append(svg("text", { x: x(t), y: HEIGHT - 8, "text-anchor": anchor, class: "tick" }, formatTime(t, tMax - tMin)));
     }
     series.forEach((s, index) => {
