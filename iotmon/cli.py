@@ -4,6 +4,7 @@ iotmon up      start every service and the gateway in one process, embedded back
 iotmon serve   run one service (or the gateway) alone: the container entrypoint
 iotmon token   print a signed development token that a running `iotmon up` accepts
 iotmon firmware pack|upload   make a firmware image, upload one
+iotmon job     run a scheduled job now: archival, cleanup, health-check, usage-report
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave a service out (run it with `iotmon serve`, e.g. under a debugger); repeatable; "
         "the others reach it at IOTMON_<SERVICE>_ADDR",
     )
+    up.add_argument("--no-jobs", action="store_true", help="do not run the scheduled jobs (IOTMON_JOBS_SCHEDULE)")
 
     serve = commands.add_parser("serve", help="run one service or the gateway alone (container entrypoint)")
     serve.add_argument("service", choices=[*SERVICE_NAMES, GATEWAY])
@@ -78,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="register simulated devices and send realistic readings")
     dlq = commands.add_parser("dlq", help="list or replay telemetry dead letters")
     firmware = commands.add_parser("firmware", help="pack firmware images and upload them")
-    for name, sub in (("simulate", simulate), ("dlq", dlq), ("firmware_cmd", firmware)):
+    job = commands.add_parser("job", help="run a scheduled job now: archival, cleanup, health-check, usage-report")
+    for name, sub in (("simulate", simulate), ("dlq", dlq), ("firmware_cmd", firmware), ("jobs", job)):
         module = _load_command(name)
         if module is not None:
             module.add_arguments(sub)
@@ -101,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "token":
         return _token(args)
-    if args.command in ("simulate", "dlq", "firmware"):
-        module = _load_command("firmware_cmd" if args.command == "firmware" else args.command)
+    if args.command in ("simulate", "dlq", "firmware", "job"):
+        module = _load_command({"firmware": "firmware_cmd", "job": "jobs"}.get(args.command, args.command))
         if module is None:
             sys.stderr.write(f"iotmon {args.command} is not available in this build\n")
             return 2
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     from iotmon import run
 
     if args.command == "up":
+        if args.no_jobs:
+            os.environ["IOTMON_JOBS_SCHEDULE"] = "false"
         return run_coroutine(run.up(_settings(args), args.port, args.log_level or "WARNING", without=args.without))
     port = args.port if args.port is not None else (8080 if args.service == GATEWAY else DEFAULT_PORTS[args.service])
     return run_coroutine(run.serve(_settings(args), args.service, port, args.log_level or "INFO"))

@@ -49,6 +49,7 @@ class Mesh:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     gateway: _GatewayServer | None = None
     gateway_task: asyncio.Task[None] | None = None
+    bus: EventBus | None = None
 
     async def stop(self) -> None:
         """Gateway first (no new HTTP requests), then every gRPC server drains, then resources close."""
@@ -98,7 +99,7 @@ async def start_mesh(
         update["public_url"] = _http_url(settings.host, gateway_socket.getsockname()[1])
     settings = settings.model_copy(update=update)
     mesh = Mesh(settings, addresses)
-    bus = open_bus(settings)
+    bus = mesh.bus = open_bus(settings)
     # Connected before any bootstrap runs: bootstraps publish (identity creates the demo admin) and each
     # subscription starts consuming as it is made. The bus closes after the servers drained.
     mesh.resources.push_async_callback(bus.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -41,7 +42,18 @@ async def up(settings: RuntimeSettings, gateway_port: int, log_level: str, witho
     services = [name for name in SERVICE_NAMES if name not in without]
     with setup_observability([*services, "gateway"]):  # OpenTelemetry, when OTEL_* variables ask for it
         mesh = await start_mesh(settings, services, service_ports=ports, gateway_port=gateway_port)
+        _schedule_jobs(mesh)
         return await _serve_until_signal(mesh, lambda: _print_banner(mesh, admin, services))
+
+
+def _schedule_jobs(mesh: Mesh) -> None:
+    """The scheduled jobs (docs/jobs.md) run in this process, on the mesh's own bus (IOTMON_JOBS_SCHEDULE)."""
+    from iotmon.jobs.context import JobContext
+    from iotmon.jobs.scheduler import scheduled_jobs
+    from iotmon.jobs.settings import JobSettings
+
+    context = JobContext(mesh.settings, JobSettings(), bus=mesh.bus)
+    mesh.tasks.extend(asyncio.create_task(job()) for job in scheduled_jobs(context))
 
 
 async def serve(settings: RuntimeSettings, service: str, port: int, log_level: str) -> int:

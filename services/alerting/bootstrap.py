@@ -22,6 +22,7 @@ from services.alerting.adapters.sqlite import SqliteAlertingStore
 from services.alerting.adapters.users_client import GrpcUserNames
 from services.alerting.cleanup import ResolvedAlertsCleanup
 from services.alerting.domain.service import AlertingService
+from services.alerting.domain.summary import AlertSummaries
 from services.alerting.ports import AlertingStore
 from services.alerting.servicer import AlertingServicer
 from services.kernel.clock import Clock
@@ -78,7 +79,7 @@ async def build(
     registration = ServiceRegistration(
         alerting_pb2.DESCRIPTOR.services_by_name["AlertingService"],
         alerting_pb2_grpc.add_AlertingServiceServicer_to_server,
-        AlertingServicer(service),
+        AlertingServicer(service, summaries=AlertSummaries(store)),
     )
     background: list[BackgroundJob] = [cleanup.run, *await _evaluator_jobs(ctx, service)]
     return BuiltService(SERVICE_NAME, [registration], background)

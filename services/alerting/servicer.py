@@ -21,16 +21,19 @@ from services.alerting.domain.commands import (
     UpdateRule,
 )
 from services.alerting.domain.service import AlertingService
+from services.alerting.domain.summary import AlertSummaries, AlertTally
 from services.alerting.messages import alert_to_proto, millis, rule_to_proto, timestamp
 from services.runtime.context import current_caller
 from services.runtime.messages import pagination_message
+from services.runtime.service import NotImplementedYet
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AlertingServicer(alerting_pb2_grpc.AlertingServiceServicer):
-    def __init__(self, service: AlertingService):
+    def __init__(self, service: AlertingService, *, summaries: AlertSummaries | None = None):
         self._service = service
+        self._summaries = summaries
 
     async def ListAlerts(
         self, request: alerting_pb2.ListAlertsRequest, context: Context
@@ -105,6 +108,32 @@ class AlertingServicer(alerting_pb2_grpc.AlertingServiceServicer):
     ) -> alerting_pb2.CountActiveAlertsResponse:
         count = await self._service.count_active(current_caller(), request.device_id)
         return alerting_pb2.CountActiveAlertsResponse(count=count)
+
+    async def SummarizeAlerts(
+        self, request: alerting_pb2.SummarizeAlertsRequest, context: Context
+    ) -> alerting_pb2.SummarizeAlertsResponse:
+        if self._summaries is None:
+            raise NotImplementedYet("alert summaries are not served by this alerting instance")
+        tallies = await self._summaries.summarize(
+            current_caller(),
+            request.organization_id,
+            millis(request.start_time),
+            millis(request.end_time),
+            tuple(request.device_ids),
+        )
+        return alerting_pb2.SummarizeAlertsResponse(tallies=[_tally_message(t) for t in tallies])
+
+
+def _tally_message(tally: AlertTally) -> alerting_pb2.AlertTally:
+    return alerting_pb2.AlertTally(
+        day=tally.day,
+        device_id=tally.device_id,
+        device_name=tally.device_name,
+        severity=tally.severity,
+        status=tally.status,
+        count=tally.count,
+        resolution_seconds=tally.resolution_seconds,
+    )
 
 
 def list_alerts_command(request: alerting_pb2.ListAlertsRequest) -> ListAlerts:

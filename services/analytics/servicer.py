@@ -3,6 +3,7 @@ yet (issue #7): they answer UNIMPLEMENTED (NOT_IMPLEMENTED), which the gateway s
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc.aio
@@ -64,6 +65,10 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
 
     async def GetUsageReport(self, request: Any, context: Context) -> Any:
         raise _not_yet("GetUsageReport")
+
+    async def RunUsageReports(self, request: Any, context: Context) -> AsyncIterator[Any]:
+        raise _not_yet("RunUsageReports")
+        yield  # a server-streaming RPC is an async generator
 
 
 def _query_response(result: QueryResult) -> analytics_pb2.QuerySensorDataResponse:

@@ -33,6 +33,7 @@ from services.telemetry.adapters.device_types_file import load_device_types
 from services.telemetry.adapters.timeseries_memory import InMemoryTimeSeriesStore
 from services.telemetry.domain.aggregates import StoreAggregates
 from services.telemetry.domain.anomalies import AnomalyDetector, DetectorSettings
+from services.telemetry.domain.exports import StoreExports
 from services.telemetry.domain.pipeline import TelemetryPipeline
 from services.telemetry.domain.service import TelemetryService
 from services.telemetry.domain.stats import IngestStats
@@ -127,7 +128,7 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
     registration = ServiceRegistration(
         telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"],
         telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server,
-        TelemetryServicer(service, StoreAggregates(store)),
+        TelemetryServicer(service, StoreAggregates(store), exports=StoreExports(store)),
     )
     background = [_consume(source, pipeline.ingest) for source in _sources(ctx, settings)]
     background.append(lambda: _log_stats(pipeline, settings.stats_interval_seconds))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Protocol
 
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; archived days travel as Arrow tables
+
 from services.kernel.pagination import Page, PageRequest
+from services.telemetry.domain.archive import DayPartition
 from services.telemetry.domain.model import (
     BatchResult,
     DeadLetter,
@@ -36,6 +39,20 @@ class TimeSeriesStore(Protocol):
     async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
         """Datapoints of the organization in [start_ms, end_ms) per UTC day, counted by the store; only days that
         have some, oldest first (analytics reconciles its data volume from them)."""
+        ...
+
+    # Archival (spec §6.1, services/telemetry/archival.py).
+
+    async def archivable_days(self, before_ms: int) -> list[DayPartition]:
+        """Every (organization, UTC day) holding datapoints before `before_ms` (a day start), oldest first."""
+        ...
+
+    async def day_datapoints(self, organization_id: str, day_start_ms: int) -> pa.Table:
+        """The organization's datapoints of one UTC day as an archive table (adapters/archive_table.py)."""
+        ...
+
+    async def delete_datapoints(self, organization_id: str, archived: pa.Table) -> int:
+        """Delete exactly these datapoints (by device, metric and time) of the organization; how many were."""
         ...
 
     async def close(self) -> None: ...

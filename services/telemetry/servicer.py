@@ -16,9 +16,11 @@ from services.runtime.messages import pagination_message
 from services.runtime.service import NotImplementedYet
 from services.telemetry.aggregate_messages import aggregate_request, aggregated_series_message, daily_counts_message
 from services.telemetry.domain.aggregates import StoreAggregates
+from services.telemetry.domain.exports import StoreExports
 from services.telemetry.domain.history import HistoryRequest
 from services.telemetry.domain.model import Source
 from services.telemetry.domain.service import TelemetryService
+from services.telemetry.export_messages import export_request, readings_batch
 from services.telemetry.messages import (
     dead_letter_message,
     device_type_message,
@@ -34,9 +36,16 @@ STREAM_BATCH = 500
 
 
 class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
-    def __init__(self, service: TelemetryService, aggregates: StoreAggregates | None = None):
+    def __init__(
+        self,
+        service: TelemetryService,
+        aggregates: StoreAggregates | None = None,
+        *,
+        exports: StoreExports | None = None,
+    ):
         self._service = service
         self._aggregates = aggregates
+        self._exports = exports
 
     async def IngestTelemetry(
         self, request: telemetry_pb2.IngestTelemetryRequest, context: Context
@@ -120,6 +129,14 @@ class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
             current_caller(), request.organization_id, millis(request.start_time), millis(request.end_time)
         )
         return daily_counts_message(days)
+
+    async def StreamReadings(
+        self, request: telemetry_pb2.StreamReadingsRequest, context: Context
+    ) -> AsyncIterator[telemetry_pb2.StreamReadingsResponse]:
+        if self._exports is None:
+            raise NotImplementedYet("exports are not served by this telemetry instance")
+        async for batch in self._exports.stream(current_caller(), export_request(request)):
+            yield readings_batch(batch)
 
     def _internal(self) -> StoreAggregates:
         if self._aggregates is None:

@@ -92,6 +92,45 @@ class DuckdbWriter:
         owners = np.array(points.owner, dtype=np.int64)[keep]
         return [int(n) for n in np.bincount(owners, minlength=len(calls))]
 
+    def delete_datapoints(self, organization_id: str, archived: pa.Table) -> int:
+        """Delete exactly the archived datapoints (by keys and time) from both tables, in one transaction."""
+        if not archived.num_rows:
+            return 0
+        device_keys = self.devices.keys
+        metric_keys = self.metrics.keys
+        devices = archived["device_id"].to_pylist()
+        metrics = archived["metric"].to_pylist()
+        known = [
+            i
+            for i, (d, m) in enumerate(zip(devices, metrics, strict=True))
+            if (organization_id, d) in device_keys and m in metric_keys
+        ]
+        if not known:
+            return 0
+        ts = archived["ts"].cast(pa.int64()).to_numpy()
+        doomed = pa.table(  # noqa: F841 - DuckDB reads Arrow tables by their variable's name
+            {
+                "device_key": pa.array([device_keys[(organization_id, devices[i])] for i in known], pa.int32()),
+                "metric_key": pa.array([metric_keys[metrics[i]] for i in known], pa.int32()),
+                "ts": pa.array(ts[known], pa.int64()),
+            }
+        )
+        bounds = f"t.ts BETWEEN {int(ts.min())} AND {int(ts.max())}"
+        deleted = 0
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            for table in TABLES:
+                (count,) = self.db.execute(
+                    f"DELETE FROM {table} t USING doomed d WHERE {bounds} AND t.device_key = d.device_key "
+                    "AND t.metric_key = d.metric_key AND t.ts = d.ts"
+                ).fetchall()[0]
+                deleted += int(count)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return deleted
+
     def _unseen(self, table: pa.Table, checked: np.ndarray) -> np.ndarray:
         """For each datapoint: True unless a checked one is stored already (in either table)."""
         rows = np.flatnonzero(checked)

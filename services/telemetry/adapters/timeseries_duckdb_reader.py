@@ -10,10 +10,14 @@ from itertools import repeat
 
 import duckdb
 import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs
 
+from services.telemetry.adapters.archive_table import day_table, empty_day, names
 from services.telemetry.adapters.timeseries_duckdb import TABLES, DuckdbWriter
+from services.telemetry.domain.archive import DayPartition
 from services.telemetry.domain.series import DAY_MS, Aggregate, DailyCount, SeriesPoint, SeriesQuery
 
+POINTS = "device_key, metric_key, ts, value, anomaly"
 AGGREGATES = {
     Aggregate.AVG: "avg(value)",
     Aggregate.MIN: "min(value)",
@@ -97,6 +101,39 @@ class DuckdbReader:
             f"SELECT ts // {DAY_MS} AS day, count(*) FROM ({points}) GROUP BY day ORDER BY day"
         ).fetchall()
         return [DailyCount(int(day) * DAY_MS, int(n)) for day, n in rows]
+
+    def archivable_days(self, before_ms: int) -> list[DayPartition]:
+        points = " UNION ALL ".join(f"SELECT device_key, ts FROM {t} WHERE ts < {int(before_ms)}" for t in TABLES)
+        rows = self.db.execute(
+            f"SELECT device_key, ts // {DAY_MS} AS day, count(*) FROM ({points}) GROUP BY ALL"
+        ).fetchall()
+        days: dict[tuple[int, str], int] = {}
+        for device_key, day, n in rows:
+            organization = self.devices.names[int(device_key)][0]
+            key = (int(day) * DAY_MS, organization)
+            days[key] = days.get(key, 0) + int(n)
+        return [DayPartition(organization, day, n) for (day, organization), n in sorted(days.items())]
+
+    def day_datapoints(self, organization_id: str, day_start_ms: int) -> pa.Table:
+        device_keys = self.devices.find(organization_id, None)
+        if not device_keys:
+            return empty_day()
+        where = (
+            f"device_key IN ({', '.join(map(str, device_keys))}) "
+            f"AND ts >= {int(day_start_ms)} AND ts < {int(day_start_ms) + DAY_MS}"
+        )
+        points = " UNION ALL ".join(f"SELECT {POINTS} FROM {t} WHERE {where}" for t in TABLES)
+        columns = self.db.execute(f"SELECT * FROM ({points})").fetchnumpy()
+        if not len(columns["ts"]):
+            return empty_day()
+        device_names = {key: name for key, (_, name) in self.devices.names.items()}
+        return day_table(
+            names(columns["device_key"], device_names),
+            names(columns["metric_key"], self.metrics.names),
+            columns["ts"],
+            columns["value"],
+            columns["anomaly"],
+        )
 
     def _where(
         self, organization_id: str | None, device_ids: Sequence[str] | None, metrics: Sequence[str]

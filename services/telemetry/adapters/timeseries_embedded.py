@@ -39,10 +39,12 @@ from pathlib import Path
 from typing import Self, TypeVar
 
 import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs
 
 from services.telemetry.adapters.timeseries_compaction import Compactor
 from services.telemetry.adapters.timeseries_duckdb import DuckdbWriter, connect
 from services.telemetry.adapters.timeseries_duckdb_reader import DuckdbReader
+from services.telemetry.domain.archive import DayPartition
 from services.telemetry.domain.model import Reading
 from services.telemetry.domain.series import DailyCount, SeriesPoint, SeriesQuery
 
@@ -120,6 +122,16 @@ class EmbeddedTimeSeriesStore:
 
     async def daily_counts(self, organization_id: str, start_ms: int, end_ms: int) -> list[DailyCount]:
         return await self._on(self._read_thread, self._reader.daily_counts, organization_id, start_ms, end_ms)
+
+    async def archivable_days(self, before_ms: int) -> list[DayPartition]:
+        return await self._on(self._read_thread, self._reader.archivable_days, before_ms)
+
+    async def day_datapoints(self, organization_id: str, day_start_ms: int) -> pa.Table:
+        return await self._on(self._read_thread, self._reader.day_datapoints, organization_id, day_start_ms)
+
+    async def delete_datapoints(self, organization_id: str, archived: pa.Table) -> int:
+        """On the writer's thread, between writes and compaction slices (a datapoint is in one table at a time)."""
+        return await self._on(self._write_thread, self._writer.delete_datapoints, organization_id, archived)
 
     async def compact(self) -> None:
         """Do every compaction that is due now (the store also does so every `compaction_interval` seconds)."""

@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs
+
+from services.telemetry.adapters.archive_table import day_table, ts_millis
+from services.telemetry.domain.archive import DayPartition
 from services.telemetry.domain.model import Reading
 from services.telemetry.domain.series import DAY_MS, Aggregate, DailyCount, SeriesPoint, SeriesQuery
 
@@ -63,6 +67,35 @@ class InMemoryTimeSeriesStore:
                     day = timestamp - timestamp % DAY_MS
                     days[day] = days.get(day, 0) + 1
         return [DailyCount(day, n) for day, n in sorted(days.items())]
+
+    async def archivable_days(self, before_ms: int) -> list[DayPartition]:
+        days: dict[tuple[int, str], int] = {}
+        for (organization, _, _), series in self._series.items():
+            for timestamp in series:
+                if timestamp < before_ms:
+                    key = (timestamp - timestamp % DAY_MS, organization)
+                    days[key] = days.get(key, 0) + 1
+        return [DayPartition(organization, day, n) for (day, organization), n in sorted(days.items())]
+
+    async def day_datapoints(self, organization_id: str, day_start_ms: int) -> pa.Table:
+        rows = [
+            (device, metric, timestamp, value)
+            for (organization, device, metric), series in self._series.items()
+            if organization == organization_id
+            for timestamp, value in series.items()
+            if day_start_ms <= timestamp < day_start_ms + DAY_MS
+        ]
+        devices, metrics, times, values = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
+        return day_table(devices, metrics, times, values, [False] * len(rows))
+
+    async def delete_datapoints(self, organization_id: str, archived: pa.Table) -> int:
+        deleted = 0
+        devices, metrics = archived["device_id"].to_pylist(), archived["metric"].to_pylist()
+        for device, metric, timestamp in zip(devices, metrics, ts_millis(archived).tolist(), strict=True):
+            series = self._series.get((organization_id, device, metric))
+            if series is not None and series.pop(timestamp, None) is not None:
+                deleted += 1
+        return deleted
 
     async def close(self) -> None:
         self._series.clear()

@@ -25,9 +25,12 @@ from datetime import timedelta
 from typing import Any, Self
 
 import asyncpg
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs
 
 from services.runtime.postgres import create_schema
+from services.telemetry.adapters.archive_table import day_table, ts_millis
 from services.telemetry.adapters.timeseries_columns import DeviceTable, KeyTable, flatten
+from services.telemetry.domain.archive import DAY_MS, DayPartition
 from services.telemetry.domain.model import Reading
 from services.telemetry.domain.series import Aggregate, DailyCount, SeriesPoint, SeriesQuery
 
@@ -180,6 +183,46 @@ class PostgresTimeSeriesStore:
             end_ms,
         )
         return [DailyCount(int(day), int(n)) for day, n in rows]
+
+    async def archivable_days(self, before_ms: int) -> list[DayPartition]:
+        # The BRIN index on ts bounds the scan to the old rows.
+        rows = await self._pool.fetch(
+            "SELECT d.organization_id, (floor(date_part('epoch', date_bin('1 day', p.ts, timestamptz 'epoch'))) "
+            "* 1000)::bigint AS day, count(*) FROM ts_points p JOIN ts_devices d USING (device_key) "
+            "WHERE p.ts < timestamptz 'epoch' + $1::bigint * interval '1 millisecond' "
+            'GROUP BY 1, 2 ORDER BY 2, d.organization_id COLLATE "C"',
+            before_ms,
+        )
+        return [DayPartition(organization, int(day), int(n)) for organization, day, n in rows]
+
+    async def day_datapoints(self, organization_id: str, day_start_ms: int) -> pa.Table:
+        rows = await self._pool.fetch(
+            "SELECT d.device_id, m.metric, round(date_part('epoch', p.ts) * 1000)::bigint, p.value, p.anomaly "
+            "FROM ts_points p JOIN ts_devices d USING (device_key) JOIN ts_metrics m USING (metric_key) "
+            "WHERE d.organization_id = $1 AND p.ts >= timestamptz 'epoch' + $2::bigint * interval '1 millisecond' "
+            "AND p.ts < timestamptz 'epoch' + $3::bigint * interval '1 millisecond'",
+            organization_id,
+            day_start_ms,
+            day_start_ms + DAY_MS,
+        )
+        columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+        return day_table(*columns)
+
+    async def delete_datapoints(self, organization_id: str, archived: pa.Table) -> int:
+        if not archived.num_rows:
+            return 0
+        status = await self._pool.execute(
+            "DELETE FROM ts_points p USING ts_devices d, ts_metrics m, "
+            "unnest($2::text[], $3::text[], $4::bigint[]) AS k(device_id, metric, ts_ms) "
+            "WHERE d.organization_id = $1 AND d.device_id = k.device_id AND m.metric = k.metric "
+            "AND p.device_key = d.device_key AND p.metric_key = m.metric_key "
+            "AND p.ts = timestamptz 'epoch' + k.ts_ms * interval '1 millisecond'",
+            organization_id,
+            archived["device_id"].to_pylist(),
+            archived["metric"].to_pylist(),
+            ts_millis(archived).tolist(),
+        )
+        return int(status.rsplit(" ", 1)[1])
 
     async def analyze(self) -> None:
         """Statistics and visibility map after a bulk load (index-only scans need the latter); autovacuum does
