@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.runtime.clients import open_channel
+from services.runtime.objects import ObjectStoreSettings, open_object_store
 from services.runtime.otel.hooks import IngestCounts, observe_ingest
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
@@ -31,6 +32,7 @@ from services.telemetry.adapters.device_activity import GrpcDeviceActivitySink
 from services.telemetry.adapters.device_directory import GrpcDeviceDirectory
 from services.telemetry.adapters.device_types_file import load_device_types
 from services.telemetry.adapters.timeseries_memory import InMemoryTimeSeriesStore
+from services.telemetry.archival import ReadingsArchival
 from services.telemetry.domain.aggregates import StoreAggregates
 from services.telemetry.domain.anomalies import AnomalyDetector, DetectorSettings
 from services.telemetry.domain.exports import StoreExports
@@ -128,7 +130,9 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
     registration = ServiceRegistration(
         telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"],
         telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server,
-        TelemetryServicer(service, StoreAggregates(store), exports=StoreExports(store)),
+        TelemetryServicer(
+            service, StoreAggregates(store), await _archival(ctx, store, settings), exports=StoreExports(store)
+        ),
     )
     background = [_consume(source, pipeline.ingest) for source in _sources(ctx, settings)]
     background.append(lambda: _log_stats(pipeline, settings.stats_interval_seconds))
@@ -138,6 +142,12 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
 def _ingest_counts(stats: IngestStats) -> IngestCounts:
     """The pipeline's counters (read at metric collection) as readings received, ingested, dead-lettered."""
     return IngestCounts(received=dict(stats.records), ingested=stats.accepted, dead_letters=dict(stats.rejected))
+
+
+async def _archival(ctx: BuildContext, store: TimeSeriesStore, settings: TelemetrySettings) -> ReadingsArchival:
+    """Readings past the retention period go to the shared object store (IOTMON_OBJECTS_*), docs/jobs.md."""
+    objects = await open_object_store(ctx.settings, ObjectStoreSettings(), ctx.resources)
+    return ReadingsArchival(store, objects, settings.retention_days)
 
 
 def _detector_settings(settings: TelemetrySettings) -> DetectorSettings:

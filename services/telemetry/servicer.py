@@ -9,12 +9,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import grpc.aio
+from iot.common.v1 import jobs_pb2
 from iot.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
 
 from services.runtime.context import current_caller
 from services.runtime.messages import pagination_message
 from services.runtime.service import NotImplementedYet
 from services.telemetry.aggregate_messages import aggregate_request, aggregated_series_message, daily_counts_message
+from services.telemetry.archival import JobStep, ReadingsArchival
 from services.telemetry.domain.aggregates import StoreAggregates
 from services.telemetry.domain.exports import StoreExports
 from services.telemetry.domain.history import HistoryRequest
@@ -40,12 +42,14 @@ class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
         self,
         service: TelemetryService,
         aggregates: StoreAggregates | None = None,
+        archival: ReadingsArchival | None = None,
         *,
         exports: StoreExports | None = None,
     ):
         self._service = service
         self._aggregates = aggregates
         self._exports = exports
+        self._archival = archival
 
     async def IngestTelemetry(
         self, request: telemetry_pb2.IngestTelemetryRequest, context: Context
@@ -130,6 +134,15 @@ class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
         )
         return daily_counts_message(days)
 
+    async def ArchiveReadings(
+        self, request: telemetry_pb2.ArchiveReadingsRequest, context: Context
+    ) -> AsyncIterator[telemetry_pb2.ArchiveReadingsResponse]:
+        if self._archival is None:
+            raise NotImplementedYet("archival is not served by this telemetry instance")
+        retention = request.retention_days if request.HasField("retention_days") else None
+        async for step in self._archival.run(retention):
+            yield telemetry_pb2.ArchiveReadingsResponse(progress=_progress(step))
+
     async def StreamReadings(
         self, request: telemetry_pb2.StreamReadingsRequest, context: Context
     ) -> AsyncIterator[telemetry_pb2.StreamReadingsResponse]:
@@ -142,6 +155,12 @@ class TelemetryServicer(telemetry_pb2_grpc.TelemetryServiceServicer):
         if self._aggregates is None:
             raise NotImplementedYet("aggregates are not served by this telemetry instance")
         return self._aggregates
+
+
+def _progress(step: JobStep) -> jobs_pb2.JobProgress:
+    return jobs_pb2.JobProgress(
+        stage=step.stage, done=step.done, total=step.total, counters=step.counters, finished=step.finished
+    )
 
 
 async def _batches(
