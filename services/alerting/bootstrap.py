@@ -1,7 +1,8 @@
 """Composition root of the alerting service: the one place that picks adapters from settings.
 
-Store: SQLite in data_dir (the default), PostgreSQL (asyncpg) or memory. Peers: telemetry over gRPC for device
-types (as the alerting service itself), identity for the names of people acting on alerts (as the caller).
+Store: SQLite in data_dir (the default), PostgreSQL (asyncpg), DynamoDB (aioboto3) or memory. Peers: telemetry
+over gRPC for device types (as the alerting service itself), identity for the names of people acting on alerts
+(as the caller).
 Background: the daily cleanup of old resolved alerts (§6.2) and, through the hook below, the evaluator.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from iot.alerting.v1 import alerting_pb2, alerting_pb2_grpc
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.alerting.adapters.bus_events import NOTIFICATION_DELIVERED, BusAlertingEvents, DeliveryListener
@@ -39,10 +40,18 @@ BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
 class AlertingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IOTMON_ALERTING_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="IOTMON_ALERTING_", extra="ignore", populate_by_name=True)
 
     # sqlite keeps data_dir/alerting.db; memory forgets everything on restart (tests, demos).
-    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    store: Literal["sqlite", "postgres", "dynamodb", "memory"] = "sqlite"
+    # DynamoDB: tables <prefix>rules and <prefix>alerts, created when missing unless infrastructure owns them.
+    dynamodb_table_prefix: str = "iotmon-alerting-"
+    dynamodb_create_tables: bool = True
+    aws_region: str | None = None
+    # For moto or LocalStack; None: the region's AWS endpoint.
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("IOTMON_ALERTING_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     # PostgreSQL schema of the tables (created when missing); None: the search path.
     postgres_schema: str | None = None
@@ -100,6 +109,15 @@ async def _store(ctx: BuildContext, settings: AlertingSettings) -> AlertingStore
         from services.alerting.adapters.postgres import PostgresAlertingStore
 
         store = await PostgresAlertingStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.alerting.adapters.dynamodb import DynamoDbAlertingStore
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+        dynamodb = DynamoDbAlertingStore(client, settings.dynamodb_table_prefix)
+        if settings.dynamodb_create_tables:
+            await dynamodb.ensure_tables()
+        store = dynamodb
     else:
         store = SqliteAlertingStore(ctx.settings.data_dir / SQLITE_FILE)
     ctx.resources.push_async_callback(store.close)

@@ -1,0 +1,47 @@
+"""DynamoDB on the session's moto server for the contract suites: a client and a unique table name each.
+
+Skipped cleanly when moto (the `dev` extra) or aioboto3 (the `aws` extra) is not installed, unless
+IOTMON_REQUIRE_SERVICES=1 asks for every backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.moto import REGION
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
+
+
+def require_moto() -> None:
+    missing = [name for name in ("moto", "aioboto3") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    message = f"{', '.join(missing)} not installed (pip install -e '.[dev]')"
+    if os.environ.get("IOTMON_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " and IOTMON_REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(message)
+
+
+def unique_name(prefix: str) -> str:
+    """Tables of one moto server are shared by the session's tests: each test takes names of its own."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@asynccontextmanager
+async def moto_dynamodb(request: pytest.FixtureRequest) -> AsyncIterator[DynamoDBClient]:
+    """A DynamoDB client on the session's moto server (the `moto_endpoint` fixture)."""
+    require_moto()
+    import aioboto3
+
+    endpoint = request.getfixturevalue("moto_endpoint")
+    async with aioboto3.Session().client("dynamodb", endpoint_url=endpoint, region_name=REGION) as client:
+        yield client
