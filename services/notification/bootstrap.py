@@ -1,9 +1,10 @@
 """Composition root of the notification service: the one place that picks adapters from settings.
 
-Embedded defaults (`iotmon up` on a bare machine): the delivery log in SQLite (data_dir/notification.db)
-and every channel to the outbox (the rendered message is kept in the log). IOTMON_SMTP_URL sends email over
-SMTP; IOTMON_NOTIFICATION_EMAIL_BACKEND=ses, _PUSH_BACKEND=fcm and _SMS_BACKEND=sns pick the cloud channels.
-Webhooks always go over HTTP. Users come from the identity service over gRPC, as the notification service.
+Embedded defaults (`iotmon up` on a bare machine): the delivery log in SQLite (data_dir/notification.db;
+PostgreSQL or DynamoDB with IOTMON_NOTIFICATION_STORE) and every channel to the outbox (the rendered message
+is kept in the log). IOTMON_SMTP_URL sends email over SMTP; IOTMON_NOTIFICATION_EMAIL_BACKEND=ses,
+_PUSH_BACKEND=fcm and _SMS_BACKEND=sns pick the cloud channels. Webhooks always go over HTTP. Users come from
+the identity service over gRPC, as the notification service.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class NotificationSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IOTMON_NOTIFICATION_", extra="ignore", populate_by_name=True)
 
     # The delivery log.
-    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    store: Literal["sqlite", "postgres", "dynamodb", "memory"] = "sqlite"
+    # DynamoDB: the table (created when missing unless infrastructure owns it) and its region.
+    dynamodb_table: str = "iotmon-notification-deliveries"
+    dynamodb_create_table: bool = True
+    aws_region: str | None = None
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     postgres_schema: str | None = None
     # Email: None picks smtp when IOTMON_SMTP_URL is set, else the outbox.
@@ -125,6 +130,15 @@ async def _delivery_log(ctx: BuildContext, settings: NotificationSettings) -> De
         from services.notification.adapters.delivery_log_postgres import PostgresDeliveryLog
 
         deliveries = await PostgresDeliveryLog.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.notification.adapters.delivery_log_dynamodb import DynamoDbDeliveryLog
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+        dynamodb = DynamoDbDeliveryLog(client, settings.dynamodb_table)
+        if settings.dynamodb_create_table:
+            await dynamodb.ensure_table()
+        deliveries = dynamodb
     else:
         deliveries = SqliteDeliveryLog(ctx.settings.data_dir / LOG_FILE)
     ctx.resources.push_async_callback(deliveries.close)

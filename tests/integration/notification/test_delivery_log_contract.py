@@ -1,4 +1,5 @@
-"""One contract for every DeliveryLog: memory, SQLite (embedded) and PostgreSQL (the local server)."""
+"""One contract for every DeliveryLog: memory, SQLite (embedded), PostgreSQL (the local server) and DynamoDB
+(moto)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,21 @@ from services.notification.adapters.delivery_log_postgres import PostgresDeliver
 from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
 from services.notification.domain.model import Channel, Delivery, DeliveryFilter, DeliveryOutcome, DeliveryStatus
 from services.notification.ports import DeliveryLog
+from tests.support.dynamodb import moto_dynamodb, unique_name
 from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
 T0 = datetime(2025, 11, 15, 10, 0, tzinfo=UTC)
 LEASE = T0 + timedelta(seconds=60)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.needs_server)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.needs_server),
+        pytest.param("dynamodb", marks=pytest.mark.needs_server),
+    ]
+)
 async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeliveryLog]:
     if request.param == "memory":
         yield InMemoryDeliveryLog()
@@ -30,6 +39,13 @@ async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[D
         sqlite = SqliteDeliveryLog(tmp_path / "notification.db")
         yield sqlite
         await sqlite.close()
+    elif request.param == "dynamodb":
+        from services.notification.adapters.delivery_log_dynamodb import DynamoDbDeliveryLog
+
+        async with moto_dynamodb(request) as client:
+            dynamodb = DynamoDbDeliveryLog(client, unique_name("deliveries"))
+            await dynamodb.ensure_table()
+            yield dynamodb
     else:
         async with scratch_schema("notification_test") as schema:
             postgres = await PostgresDeliveryLog.open(POSTGRES_DSN, schema=schema)
