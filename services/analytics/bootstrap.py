@@ -2,7 +2,8 @@
 
 Built (issue #7, first slice): the dashboard (§3.5.1) from counters kept from bus events (group "analytics")
 and reconciled with the device, alerting and telemetry services; the sensor-data query (§3.5.2) computed by
-telemetry's time-series store. Reports, exports and usage answer UNIMPLEMENTED for now.
+telemetry's time-series store; reports (§3.5.3) and exports (§3.5.4) as jobs on the bus (groups
+"analytics-reports" and "analytics-exports"), built into the shared object store. Usage answers UNIMPLEMENTED.
 Store: SQLite in data_dir (default), PostgreSQL (asyncpg) or memory.
 """
 
@@ -18,14 +19,22 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.analytics.adapters.consumers import subscribe
+from services.analytics.adapters.job_events import BusJobQueue, subscribe_workers
+from services.analytics.adapters.jobs_memory import InMemoryJobStore
+from services.analytics.adapters.jobs_sqlite import SqliteJobStore
 from services.analytics.adapters.peers import GrpcAlertCensus, GrpcDeviceCensus, GrpcDeviceOwnership, GrpcTelemetry
+from services.analytics.adapters.reading_stream import GrpcReadingStream
+from services.analytics.adapters.report_render import ReportRenderer
+from services.analytics.adapters.report_sources import GrpcReportSources
 from services.analytics.adapters.store_memory import InMemoryCounterStore
 from services.analytics.adapters.store_sqlite import SqliteCounterStore
+from services.analytics.domain.jobs_service import ReportsAndExports
 from services.analytics.domain.reconcile import Reconciler
 from services.analytics.domain.service import AnalyticsService
-from services.analytics.ports import CounterStore
+from services.analytics.ports import CounterStore, JobStore
 from services.analytics.servicer import AnalyticsServicer
 from services.runtime.clients import open_channel
+from services.runtime.objects import ObjectStoreSettings, open_object_store
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
 from services.runtime.service_tokens import ServiceTokens
@@ -51,6 +60,11 @@ class AnalyticsSettings(BaseSettings):
         default=10, gt=0, description="how long the first dashboard read of an organization waits for its counts"
     )
     event_ids_kept_days: float = Field(default=7, gt=0, description="readings events are de-duplicated this long")
+    # Reports and exports (docs/analytics.md): files go to the shared object store (IOTMON_OBJECTS_*).
+    workers: bool = Field(default=True, description="build reports and exports in this process (bus consumers)")
+    job_lease_seconds: float = Field(default=120, gt=0, description="a worker silent this long loses its job")
+    job_sweep_seconds: float = Field(default=30, gt=0, description="how often stale and orphaned jobs are looked for")
+    download_url_expires_seconds: float = Field(default=3600, gt=0, description="life of a download link")
 
 
 async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) -> BuiltService:
@@ -76,10 +90,25 @@ async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) ->
     )
     ctx.resources.push_async_callback(service.wait_reconciled)
     subscribe(ctx.bus, service)
+    # Reports read alerts with the service's own token (the internal SummarizeAlerts), unlike the dashboard.
+    alerting_internal = open_channel(ctx.settings.alerting_addr, service_tokens=tokens)
+    ctx.resources.push_async_callback(alerting_internal.close)
+    jobs = ReportsAndExports(
+        jobs=await _job_store(ctx, settings),
+        queue=BusJobQueue(ctx.bus),
+        files=await open_object_store(ctx.settings, ObjectStoreSettings(), ctx.resources),
+        ownership=GrpcDeviceOwnership(devices),
+        sources=GrpcReportSources(devices, telemetry, alerting_internal),
+        readings=GrpcReadingStream(telemetry),
+        renderer=ReportRenderer(),
+        now_ms=lambda: time.time_ns() // 1_000_000,
+        lease_ms=int(settings.job_lease_seconds * 1000),
+        download_expires_s=settings.download_url_expires_seconds,
+    )
     registration = ServiceRegistration(
         analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"],
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-        AnalyticsServicer(service),
+        AnalyticsServicer(service, jobs=jobs),
     )
 
     async def forget_old_event_ids() -> None:
@@ -91,7 +120,33 @@ async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) ->
                 log.exception("forgetting old event ids failed")
             await asyncio.sleep(3600)
 
-    return BuiltService(SERVICE_NAME, [registration], [forget_old_event_ids])
+    async def sweep_jobs() -> None:
+        while True:
+            await asyncio.sleep(settings.job_sweep_seconds)
+            try:
+                await jobs.recover()
+            except Exception:
+                log.exception("recovering stale report and export jobs failed")
+
+    background = [forget_old_event_ids]
+    if settings.workers:
+        subscribe_workers(ctx.bus, jobs)
+        background.append(sweep_jobs)
+    return BuiltService(SERVICE_NAME, [registration], background)
+
+
+async def _job_store(ctx: BuildContext, settings: AnalyticsSettings) -> JobStore:
+    jobs: JobStore
+    if settings.store == "memory":
+        jobs = InMemoryJobStore()
+    elif settings.store == "postgres":
+        from services.analytics.adapters.jobs_postgres import PostgresJobStore
+
+        jobs = await PostgresJobStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        jobs = SqliteJobStore(ctx.settings.data_dir / SQLITE_FILE)
+    ctx.resources.push_async_callback(jobs.close)
+    return jobs
 
 
 async def _store(ctx: BuildContext, settings: AnalyticsSettings) -> CounterStore:

@@ -1,5 +1,5 @@
-"""iot.analytics.v1.AnalyticsService over gRPC: messages ↔ use cases. Reports, exports and usage are not built
-yet (issue #7): they answer UNIMPLEMENTED (NOT_IMPLEMENTED), which the gateway shows as 501."""
+"""iot.analytics.v1.AnalyticsService over gRPC: messages ↔ use cases. Usage is not built yet (issue #7): it
+answers UNIMPLEMENTED (NOT_IMPLEMENTED), which the gateway shows as 501."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc.aio
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
 from iot.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
+from services.analytics.domain.jobs import JobKind
+from services.analytics.domain.jobs_service import ReportsAndExports
 from services.analytics.domain.query import QueryRequest, QueryResult
 from services.analytics.domain.service import AnalyticsService
+from services.analytics.job_messages import export_message, report_message
 from services.runtime.context import current_caller
 from services.runtime.service import NotImplementedYet
 
@@ -19,8 +22,14 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
-    def __init__(self, service: AnalyticsService):
+    def __init__(self, service: AnalyticsService, *, jobs: ReportsAndExports | None = None):
         self._service = service
+        self._reports_and_exports = jobs
+
+    def _jobs(self) -> ReportsAndExports:
+        if self._reports_and_exports is None:
+            raise NotImplementedYet("reports and exports are not served by this analytics instance")
+        return self._reports_and_exports
 
     async def GetDashboardStats(
         self, request: analytics_pb2.GetDashboardStatsRequest, context: Context
@@ -51,17 +60,41 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         )
         return _query_response(await self._service.query(current_caller(), query))
 
-    async def GenerateReport(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GenerateReport")
+    async def GenerateReport(
+        self, request: analytics_pb2.GenerateReportRequest, context: Context
+    ) -> analytics_pb2.GenerateReportResponse:
+        parameters = json_format.MessageToDict(request.parameters) if request.HasField("parameters") else {}
+        job = await self._jobs().request_report(current_caller(), request.report_type, parameters, request.format)
+        return analytics_pb2.GenerateReportResponse(
+            report_id=job.job_id,
+            status=job.status.value,
+            estimated_completion_time=_timestamp(job.estimated_completion_ms),
+        )
 
-    async def GetReport(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetReport")
+    async def GetReport(
+        self, request: analytics_pb2.GetReportRequest, context: Context
+    ) -> analytics_pb2.GetReportResponse:
+        job, url = await self._jobs().get(current_caller(), JobKind.REPORT, request.report_id)
+        return analytics_pb2.GetReportResponse(report=report_message(job, url))
 
-    async def ExportData(self, request: Any, context: Context) -> Any:
-        raise _not_yet("ExportData")
+    async def ExportData(
+        self, request: analytics_pb2.ExportDataRequest, context: Context
+    ) -> analytics_pb2.ExportDataResponse:
+        job = await self._jobs().request_export(
+            current_caller(),
+            tuple(request.device_ids),
+            tuple(request.metrics),
+            _millis(request.start_time) if request.HasField("start_time") else None,
+            _millis(request.end_time) if request.HasField("end_time") else None,
+            request.format,
+        )
+        return analytics_pb2.ExportDataResponse(export=export_message(job))
 
-    async def GetExport(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetExport")
+    async def GetExport(
+        self, request: analytics_pb2.GetExportRequest, context: Context
+    ) -> analytics_pb2.GetExportResponse:
+        job, url = await self._jobs().get(current_caller(), JobKind.EXPORT, request.export_id)
+        return analytics_pb2.GetExportResponse(export=export_message(job, url))
 
     async def GetUsageReport(self, request: Any, context: Context) -> Any:
         raise _not_yet("GetUsageReport")

@@ -1,0 +1,41 @@
+"""ReadingStream over telemetry's internal StreamReadings (server streaming): batches arrive as the store
+reads them and go on to the file as they come; gRPC flow control keeps a slow writer from piling them up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc.aio
+from google.protobuf import timestamp_pb2
+from iot.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
+
+from services.analytics.domain.requests import ExportSpec
+from services.analytics.ports import ReadingBatch
+from services.runtime.clients import unavailable_when_unreachable
+
+
+class GrpcReadingStream:
+    def __init__(self, channel: grpc.aio.Channel, idle_timeout_seconds: float = 300.0):
+        self._stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
+        self._timeout = idle_timeout_seconds
+
+    async def batches(self, organization_id: str, spec: ExportSpec) -> AsyncIterator[ReadingBatch]:
+        request = telemetry_pb2.StreamReadingsRequest(
+            organization_id=organization_id,
+            device_ids=list(spec.device_ids),
+            metrics=list(spec.metrics),
+            start_time=_timestamp(spec.start_ms),
+            end_time=_timestamp(spec.end_ms),
+        )
+        call = self._stub.StreamReadings(request)
+        try:
+            with unavailable_when_unreachable("the telemetry service did not answer"):
+                async for batch in call:
+                    yield ReadingBatch(batch.timestamps_ms, batch.device_ids, batch.metrics, batch.values)
+        finally:
+            call.cancel()
+
+
+def _timestamp(ms: int) -> timestamp_pb2.Timestamp:
+    seconds, millis = divmod(ms, 1000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=millis * 1_000_000)
