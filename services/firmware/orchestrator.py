@@ -42,6 +42,7 @@ class Orchestrator:
         lease_ttl_seconds: float = 5.0,
         renew_seconds: float = 1.0,
         tick_seconds: float = 0.5,
+        stop_grace_seconds: float = 10.0,
     ):
         self._service = service
         self._leases = leases
@@ -50,6 +51,7 @@ class Orchestrator:
         self._ttl = lease_ttl_seconds
         self._renew_seconds = renew_seconds
         self._tick_seconds = tick_seconds
+        self._stop_grace = stop_grace_seconds
         self._woken = asyncio.Event()
         self.holds_lease = False
         service.on_change(self.wake)
@@ -64,10 +66,7 @@ class Orchestrator:
         keeper = asyncio.create_task(self._keep_lease(), name="firmware-orchestrator-lease")
         try:
             while True:
-                try:
-                    await self.tick()
-                except Exception:
-                    log.exception("orchestrator tick failed; trying again")
+                await self._tick_to_the_end()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self._tick_seconds)
                 self._woken.clear()
@@ -79,6 +78,23 @@ class Orchestrator:
                 self.holds_lease = False
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._leases.release(self._lease_name, self.holder))
+
+    async def _tick_to_the_end(self) -> None:
+        """One tick that a stop does not cut short (for up to stop_grace_seconds): cut between the channel
+        accepting a batch's jobs and the store recording them as sent, the next holder would send them again."""
+        tick = asyncio.create_task(self._logged_tick(), name="firmware-orchestrator-tick")
+        try:
+            await asyncio.shield(tick)
+        except asyncio.CancelledError:
+            await asyncio.wait({tick}, timeout=self._stop_grace)
+            tick.cancel()
+            raise
+
+    async def _logged_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("orchestrator tick failed; trying again")
 
     async def tick(self) -> bool:
         """One pass: hold the lease (take it when free), then advance every deployment that needs it.
