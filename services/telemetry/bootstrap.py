@@ -57,7 +57,13 @@ class TelemetrySettings(BaseSettings):
     # PostgreSQL schema of the time-series and dead-letter tables (created when missing); None: the search path.
     postgres_schema: str | None = None
     # Dead letters: None follows the store (postgres → postgres, memory → memory, embedded → sqlite).
-    dlq: Literal["sqlite", "postgres", "memory"] | None = None
+    dlq: Literal["sqlite", "postgres", "dynamodb", "memory"] | None = None
+    dlq_dynamodb_table: str = "iotmon-telemetry-dead-letters"
+    # Creates the table when missing: handy locally, off where infrastructure code owns the table.
+    dlq_dynamodb_create_table: bool = True
+    # DynamoDB dead letters; None: botocore's own resolution (AWS_ENDPOINT_URL, AWS_REGION).
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
     future_skew_seconds: float = Field(default=300, ge=0, description="how far ahead of the clock a timestamp may be")
     retention_days: float = Field(default=90, gt=0, description="older timestamps are refused (TIMESTAMP_TOO_OLD)")
     anomaly_threshold: float = Field(default=4.0, gt=0, description="z-score above which a value is anomalous")
@@ -184,6 +190,15 @@ async def _dead_letters(ctx: BuildContext, settings: TelemetrySettings) -> DeadL
         from services.telemetry.adapters.dead_letters_postgres import PostgresDeadLetterStore
 
         letters = await PostgresDeadLetterStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif kind == "dynamodb":
+        from services.runtime.dynamodb import open_dynamodb
+        from services.telemetry.adapters.dead_letters_dynamodb import DynamoDbDeadLetterStore
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+        dynamodb = DynamoDbDeadLetterStore(client, settings.dlq_dynamodb_table)
+        if settings.dlq_dynamodb_create_table:
+            await dynamodb.ensure_table()
+        letters = dynamodb
     else:
         letters = SqliteDeadLetterStore(ctx.settings.data_dir / DLQ_FILE)
     ctx.resources.push_async_callback(letters.close)

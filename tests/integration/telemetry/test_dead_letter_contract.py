@@ -1,4 +1,5 @@
-"""One contract for every DeadLetterStore: memory, SQLite (embedded) and PostgreSQL (the local server)."""
+"""One contract for every DeadLetterStore: memory, SQLite (embedded), PostgreSQL (the local server) and
+DynamoDB (moto)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from services.telemetry.adapters.dead_letters_postgres import PostgresDeadLetter
 from services.telemetry.adapters.dead_letters_sqlite import SqliteDeadLetterStore
 from services.telemetry.domain.model import DeadLetter, RejectReason, Source
 from services.telemetry.ports import DeadLetterStore
+from tests.support.dynamodb import moto_dynamodb, unique_name
 from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", pytest.param("dynamodb", marks=pytest.mark.needs_server)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeadLetterStore]:
     if request.param == "memory":
         yield InMemoryDeadLetterStore()
@@ -25,6 +27,13 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         sqlite = SqliteDeadLetterStore(tmp_path / "dlq.db")
         yield sqlite
         await sqlite.close()
+    elif request.param == "dynamodb":
+        from services.telemetry.adapters.dead_letters_dynamodb import DynamoDbDeadLetterStore
+
+        async with moto_dynamodb(request) as client:
+            dynamodb = DynamoDbDeadLetterStore(client, unique_name("dead-letters"))
+            await dynamodb.ensure_table()
+            yield dynamodb
     else:
         async with scratch_schema("dlq_test") as schema:
             postgres = await PostgresDeadLetterStore.open(POSTGRES_DSN, schema=schema)
