@@ -1,5 +1,6 @@
 """ReadingStream over telemetry's internal StreamReadings (server streaming): batches arrive as the store
-reads them and go on to the file as they come; gRPC flow control keeps a slow writer from piling them up."""
+reads them and go on to the file as they come; gRPC flow control keeps a slow writer from piling them up.
+The stream has no deadline: an export of millions of rows takes minutes."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from iot.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
 
 from services.analytics.domain.requests import ExportSpec
 from services.analytics.ports import ReadingBatch
-from services.runtime.clients import unavailable_when_unreachable
+from services.runtime.clients import forwarded_metadata, unavailable_when_unreachable
+from services.runtime.service_tokens import ServiceTokens
 
 
 class GrpcReadingStream:
-    def __init__(self, channel: grpc.aio.Channel, idle_timeout_seconds: float = 300.0):
+    def __init__(self, channel: grpc.aio.Channel, tokens: ServiceTokens):
         self._stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
-        self._timeout = idle_timeout_seconds
+        # The channel's interceptors add tokens to unary calls only: a stream carries them itself.
+        self._tokens = tokens
 
     async def batches(self, organization_id: str, spec: ExportSpec) -> AsyncIterator[ReadingBatch]:
         request = telemetry_pb2.StreamReadingsRequest(
@@ -27,7 +30,7 @@ class GrpcReadingStream:
             start_time=_timestamp(spec.start_ms),
             end_time=_timestamp(spec.end_ms),
         )
-        call = self._stub.StreamReadings(request)
+        call = self._stub.StreamReadings(request, metadata=forwarded_metadata(self._tokens))
         try:
             with unavailable_when_unreachable("the telemetry service did not answer"):
                 async for batch in call:
