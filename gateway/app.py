@@ -24,6 +24,7 @@ from gateway.console import console_routes
 from gateway.docs import ApiDocuments
 from gateway.errors import HttpError
 from gateway.health import Readiness, healthz
+from gateway.limits import RateLimiter, RateLimitMiddleware
 from gateway.middleware import RequestContextMiddleware, http_exception_handler
 from gateway.openapi import build_openapi
 from gateway.routes import HttpRoute, RouteConflict, RouteMatcher, build_routes
@@ -83,8 +84,12 @@ def create_app(
                 await realtime.stop()
             await upstreams.close()
 
+    api: ASGIApp = transcoder
+    if options.rate_limit_per_second > 0:  # per-token 429s (docs/security.md)
+        limiter = RateLimiter(options.rate_limit_per_second, options.rate_limit_burst)
+        api = RateLimitMiddleware(transcoder, verifier, limiter)
     app = GatewayApp(
-        transcoder,
+        api,
         websocket=realtime.endpoint if realtime is not None else None,
         routes=fixed,
         middleware=[Middleware(RequestContextMiddleware)],
