@@ -38,10 +38,20 @@ def unique_name(prefix: str) -> str:
 
 @asynccontextmanager
 async def moto_dynamodb(request: pytest.FixtureRequest) -> AsyncIterator[DynamoDBClient]:
-    """A DynamoDB client on the session's moto server (the `moto_endpoint` fixture)."""
+    """A DynamoDB client on the session's moto server (the `moto_endpoint` fixture).
+
+    One connection, so the client's requests reach moto one at a time: moto runs concurrent
+    TransactWriteItems without isolation (each copies the table and, when it fails, restores that copy over
+    the other's write), where DynamoDB serializes transactions on the same item. The adapters' own
+    interleavings (several requests per operation, coroutines racing for one item) still happen.
+    """
     require_moto()
     import aioboto3
+    from aiobotocore.config import AioConfig
 
     endpoint = request.getfixturevalue("moto_endpoint")
-    async with aioboto3.Session().client("dynamodb", endpoint_url=endpoint, region_name=REGION) as client:
+    one_at_a_time = AioConfig(max_pool_connections=1)
+    async with aioboto3.Session().client(
+        "dynamodb", endpoint_url=endpoint, region_name=REGION, config=one_at_a_time
+    ) as client:
         yield client

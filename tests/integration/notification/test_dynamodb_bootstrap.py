@@ -12,7 +12,6 @@ from iot.notification.v1 import notification_pb2, notification_pb2_grpc
 
 from services.kernel.pagination import PageRequest
 from services.notification.adapters.bus_events import ALERT_TRIGGERED
-from services.notification.adapters.delivery_log_dynamodb import DynamoDbDeliveryLog
 from services.notification.bootstrap import NotificationSettings, build
 from services.notification.domain.model import DeliveryFilter, DeliveryStatus
 from services.runtime.auth import TokenVerifier
@@ -22,7 +21,7 @@ from services.runtime.service import BuildContext
 from services.runtime.settings import RuntimeSettings
 from tests.integration.identity.test_identity_grpc import ADMIN_EMAIL, ADMIN_PASSWORD, ORG, serve
 from tests.integration.notification.support import alert_triggered
-from tests.support.dynamodb import moto_dynamodb, unique_name
+from tests.support.dynamodb import moto_dynamodb, require_moto, unique_name
 from tests.support.moto import REGION
 from tests.support.smtp import SmtpInbox
 
@@ -32,6 +31,7 @@ pytestmark = pytest.mark.needs_server
 async def test_an_alert_is_mailed_and_logged_in_dynamodb(
     request: pytest.FixtureRequest, tmp_path: Path, smtp: SmtpInbox
 ) -> None:
+    require_moto()
     table = unique_name("deliveries")
     bus = InProcessBus()
     # One data directory, as `iotmon up` has: the service token the identity service accepts is kept there.
@@ -74,5 +74,7 @@ async def test_an_alert_is_mailed_and_logged_in_dynamodb(
     assert not (tmp_path / "notification.db").exists()
     # The row is in the table, read by a log of another process.
     async with moto_dynamodb(request) as client:
+        from services.notification.adapters.delivery_log_dynamodb import DynamoDbDeliveryLog
+
         page = await DynamoDbDeliveryLog(client, table).page(DeliveryFilter(ORG), PageRequest())
     assert [(d.alert_id, d.status) for d in page.items] == [("alert-42", DeliveryStatus.SENT)]

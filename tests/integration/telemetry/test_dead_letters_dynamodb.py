@@ -11,17 +11,19 @@ import pytest
 from iot.telemetry.v1 import telemetry_pb2
 
 from services.kernel.pagination import PageRequest
-from services.telemetry.adapters.dead_letters_dynamodb import SHARDS, DynamoDbDeadLetterStore
 from services.telemetry.adapters.dead_letters_memory import InMemoryDeadLetterStore
 from services.telemetry.bootstrap import DLQ_FILE, TelemetrySettings
 from services.telemetry.domain.model import DeadLetter, RejectReason, Source
 from tests.integration.telemetry.support import as_user, register, telemetry_stack
 from tests.integration.telemetry.test_servicer import http_batch, reading
-from tests.support.dynamodb import moto_dynamodb, unique_name
+from tests.support.dynamodb import moto_dynamodb, require_moto, unique_name
 from tests.support.moto import REGION
 from tests.support.tokens import TokenMinter
 
 pytestmark = pytest.mark.needs_server
+
+# Letters enough for several per index shard (dead_letters_dynamodb.SHARDS is 8).
+COUNT = 48
 
 
 def letters(count: int) -> list[DeadLetter]:
@@ -38,17 +40,20 @@ def letters(count: int) -> list[DeadLetter]:
             organization_id=rng.choice(["org-1", "org-2", None]),
             device_id=rng.choice(["dev-1", "dev-2", None]),
         )
-        for n in range(6 * SHARDS)
+        for n in range(COUNT)
     ]
 
 
 async def test_every_organization_reads_in_the_reference_order(request: pytest.FixtureRequest) -> None:
     reference = InMemoryDeadLetterStore()
-    await reference.add(letters(6 * SHARDS))
+    await reference.add(letters(COUNT))
     async with moto_dynamodb(request) as client:
+        from services.telemetry.adapters.dead_letters_dynamodb import SHARDS, DynamoDbDeadLetterStore
+
+        assert COUNT >= 4 * SHARDS
         store = DynamoDbDeadLetterStore(client, unique_name("dead-letters"))
         await store.ensure_table()
-        await store.add(letters(6 * SHARDS))
+        await store.add(letters(COUNT))
         for reason in (None, RejectReason.OUT_OF_RANGE):
             everyone = await store.page(None, PageRequest(1, 100), reason=reason)
             expected = await reference.page(None, PageRequest(1, 100), reason=reason)
@@ -62,6 +67,7 @@ async def test_every_organization_reads_in_the_reference_order(request: pytest.F
 async def test_the_bootstrap_keeps_dead_letters_in_dynamodb(
     request: pytest.FixtureRequest, tmp_path: Path, token_minter: TokenMinter
 ) -> None:
+    require_moto()
     table = unique_name("dead-letters")
     endpoint = request.getfixturevalue("moto_endpoint")
     settings = TelemetrySettings(
@@ -79,6 +85,8 @@ async def test_the_bootstrap_keeps_dead_letters_in_dynamodb(
         )
     assert [letter.device_id for letter in listed.items] == [sensor]
     async with moto_dynamodb(request) as client:
+        from services.telemetry.adapters.dead_letters_dynamodb import DynamoDbDeadLetterStore
+
         stored = await DynamoDbDeadLetterStore(client, table).page("org-1", PageRequest())
     assert [(letter.device_id, letter.record["data"]["co2"]) for letter in stored.items] == [(sensor, -1)]
     assert not (tmp_path / DLQ_FILE).exists()
