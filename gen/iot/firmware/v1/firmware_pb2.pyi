@@ -400,7 +400,7 @@ class Deployment(_message.Message):
     strategy: _builtins.str
     """staged or all-at-once."""
     status: _builtins.str
-    """scheduled, in_progress, completed, halted, cancelled or rolled_back."""
+    """scheduled, in_progress, completed, halted, cancelled, rolling_back (a rollback is running) or rolled_back."""
     halt_reason: _builtins.str
     success_threshold: _builtins.float
     job_timeout_seconds: _builtins.int
