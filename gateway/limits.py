@@ -66,6 +66,10 @@ class RateLimiter:
         self._max_callers = max_callers
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
 
+    @property
+    def tracked_callers(self) -> int:
+        return len(self._buckets)
+
     def retry_after(self, caller: tuple[str, str]) -> float:
         """0 when `caller` (organization, subject) may make a request now, else the seconds to wait."""
         now = self._clock()
