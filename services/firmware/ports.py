@@ -182,9 +182,7 @@ class DeploymentStore(Protocol):
         (a job already there for its deployment, device and operation is kept); False when it moved on."""
         ...
 
-    async def list_deployments(
-        self, org_id: str, query: DeploymentFilter, page: PageRequest
-    ) -> Page[Deployment]: ...
+    async def list_deployments(self, org_id: str, query: DeploymentFilter, page: PageRequest) -> Page[Deployment]: ...
 
     async def deployments_to_drive(self, now: datetime) -> list[str]:
         """In progress or rolling back, scheduled and due, or holding open jobs they should not (stopped
