@@ -21,13 +21,14 @@ from services.alerting.adapters.firmware_consumer import subscribe_to_deployment
 from services.alerting.adapters.memory import InMemoryAlertingStore
 from services.alerting.adapters.sqlite import SqliteAlertingStore
 from services.alerting.adapters.users_client import GrpcUserNames
-from services.alerting.cleanup import ResolvedAlertsCleanup
+from services.alerting.cleanup import ResolvedAlertsArchive, ResolvedAlertsCleanup
 from services.alerting.domain.service import AlertingService
 from services.alerting.domain.summary import AlertSummaries
 from services.alerting.ports import AlertingStore
 from services.alerting.servicer import AlertingServicer
 from services.kernel.clock import Clock
 from services.runtime.clients import open_channel
+from services.runtime.objects import ObjectStoreSettings, open_object_store
 from services.runtime.server import ServiceRegistration
 from services.runtime.service import BuildContext, BuiltService
 from services.runtime.service_tokens import ServiceTokens
@@ -55,7 +56,9 @@ class AlertingSettings(BaseSettings):
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     # PostgreSQL schema of the tables (created when missing); None: the search path.
     postgres_schema: str | None = None
-    cleanup_after_days: float = Field(default=90, gt=0, description="resolved alerts older than this are deleted")
+    cleanup_after_days: float = Field(
+        default=90, gt=0, description="resolved alerts older than this are archived, then deleted"
+    )
     cleanup_interval_seconds: float = Field(default=DAY_SECONDS, gt=0, description="how often the cleanup runs")
     device_type_cache_seconds: float = Field(default=30, ge=0, description="how long a device type's metrics are kept")
 
@@ -82,13 +85,14 @@ async def build(
     ctx.bus.subscribe(NOTIFICATION_DELIVERED, DeliveryListener(service).on_delivered, group=SERVICE_NAME)
     # A halted firmware deployment is an alert of its own (domain/system_alerts.py).
     subscribe_to_deployments(ctx.bus, service.raise_deployment_halted)
-    cleanup = ResolvedAlertsCleanup(
-        service, settings.cleanup_after_days * DAY_SECONDS, settings.cleanup_interval_seconds
-    )
+    # §6.2: archived to the shared object store (IOTMON_OBJECTS_*), then deleted (cleanup.py, docs/jobs.md).
+    objects = await open_object_store(ctx.settings, ObjectStoreSettings(), ctx.resources)
+    archive = ResolvedAlertsArchive(store, objects, settings.cleanup_after_days)
+    cleanup = ResolvedAlertsCleanup(archive, settings.cleanup_interval_seconds)
     registration = ServiceRegistration(
         alerting_pb2.DESCRIPTOR.services_by_name["AlertingService"],
         alerting_pb2_grpc.add_AlertingServiceServicer_to_server,
-        AlertingServicer(service, summaries=AlertSummaries(store)),
+        AlertingServicer(service, summaries=AlertSummaries(store), archive=archive),
     )
     background: list[BackgroundJob] = [cleanup.run, *await _evaluator_jobs(ctx, service)]
     return BuiltService(SERVICE_NAME, [registration], background)

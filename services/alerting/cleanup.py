@@ -1,24 +1,138 @@
-"""Spec §6.2: a background job deleting resolved alerts older than the configured age, once a day."""
+"""Spec §6.2: resolved alerts older than the configured age (90 days) are archived to the shared object store
+as JSON Lines, verified, and only then deleted. Run by `iotmon job cleanup` (the internal
+ArchiveResolvedAlerts RPC streams its progress) and once a day by the service itself.
+
+Safe to run twice or to kill at any point (docs/jobs.md):
+1. the oldest due alerts are read from the store, a batch at a time, and split per organization and day of
+   resolution (domain/archive.py);
+2. each part's file is written — merged with the file already at its key, when a killed run left one — with
+   an atomic write (the object store shows the old object or the whole new one);
+3. the file is read back and verified: SHA-256 of the bytes, its line count, and that it holds every alert
+   of the part;
+4. only then are exactly those alerts deleted (and only while resolved).
+Nothing is deleted that a verified file does not hold; a rerun after a kill rewrites the same key.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
-from services.alerting.domain.service import AlertingService
+from services.alerting.adapters.archive_jsonl import CONTENT_TYPE, encode, lines_by_id, merged
+from services.alerting.domain.archive import ArchiveBatch, batches, cleanup_cutoff_ms, day_text
+from services.alerting.ports import AlertStore
+from services.kernel.errors import DomainError, ErrorKind
+from services.runtime.objects import ObjectStore
 
 log = logging.getLogger("iotmon.alerting.cleanup")
 
+BATCH = 500
+
+
+class ArchiveNotVerified(DomainError):
+    kind = ErrorKind.INTERNAL
+    default_reason = "ARCHIVE_NOT_VERIFIED"
+
+
+@dataclass
+class JobStep:
+    stage: str
+    done: int
+    total: int
+    counters: dict[str, float] = field(default_factory=dict)
+    finished: bool = False
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class ResolvedAlertsArchive:
+    def __init__(
+        self,
+        store: AlertStore,
+        objects: ObjectStore,
+        older_than_days: float,
+        now_ms: Callable[[], int] = _wall_clock_ms,
+        batch: int = BATCH,
+    ):
+        self._store = store
+        self._objects = objects
+        self._older_than_days = older_than_days
+        self._now_ms = now_ms
+        self._batch = batch
+        # The daily loop and a job's RPC may meet in one process: one run at a time.
+        self._running = asyncio.Lock()
+
+    async def run(self, older_than_days: float | None = None) -> AsyncIterator[JobStep]:
+        """Archive then delete every due alert, oldest first, telling each file."""
+        async with self._running:
+            cutoff = cleanup_cutoff_ms(self._now_ms(), older_than_days or self._older_than_days)
+            counters = {"alertsArchived": 0.0, "alertsDeleted": 0.0, "filesWritten": 0.0}
+            yield JobStep(f"alerts resolved before {day_text(cutoff)}", 0, 0, dict(counters))
+            done = 0
+            while alerts := await self._store.resolved_before(cutoff, self._batch):
+                deleted_now = 0
+                for part in batches(alerts):
+                    await self._write_verified(part)
+                    deleted = await self._store.delete_resolved(part.alert_ids)
+                    deleted_now += deleted
+                    done += len(part.alerts)
+                    counters["filesWritten"] += 1
+                    counters["alertsArchived"] += len(part.alerts)
+                    counters["alertsDeleted"] += deleted
+                    yield JobStep(f"{part.organization_id} {part.day}", done, 0, dict(counters))
+                if deleted_now == 0:  # a store that lists what it cannot delete must not loop forever
+                    log.warning("archived alerts were not deleted; stopping this run", extra={"cutoff": cutoff})
+                    break
+            log.info("resolved alerts archived and deleted", extra={"counters": counters, "cutoff": day_text(cutoff)})
+            yield JobStep("done", done, done, dict(counters), finished=True)
+
+    async def _write_verified(self, part: ArchiveBatch) -> None:
+        key = part.key
+        existing = lines_by_id(await self._read(key)) if await self._objects.exists(key) else {}
+        lines = merged(existing, part.alerts)
+        data = encode(lines)
+        meant = hashlib.sha256(data).hexdigest()
+        written = await self._objects.write(key, _once(data), content_type=CONTENT_TYPE)
+        stored = await self._read(key)
+        problems = []
+        if written.sha256 != meant or hashlib.sha256(stored).hexdigest() != meant:
+            problems.append("bytes differ from what was written")
+        else:
+            back = lines_by_id(stored)
+            if len(back) != len(lines) or stored.count(b"\n") != len(lines):
+                problems.append(f"{len(back)} alerts read back, {len(lines)} written")
+            missing = set(part.alert_ids) - back.keys()
+            if missing:
+                problems.append(f"{len(missing)} alerts of the batch missing")
+        if problems:
+            raise ArchiveNotVerified(f"archive {key} failed verification: {'; '.join(problems)}; nothing deleted")
+
+    async def _read(self, key: str) -> bytes:
+        return b"".join([chunk async for chunk in self._objects.read(key)])
+
 
 class ResolvedAlertsCleanup:
-    def __init__(self, service: AlertingService, max_age_seconds: float, interval_seconds: float):
-        self._service = service
-        self._max_age_ms = int(max_age_seconds * 1000)
+    """The service's own daily round of the archiving cleanup (for deployments without the scheduled job)."""
+
+    def __init__(self, archive: ResolvedAlertsArchive, interval_seconds: float):
+        self._archive = archive
         self._interval = interval_seconds
 
-    async def run_once(self) -> int:
-        deleted = await self._service.delete_old_resolved(self._max_age_ms)
-        log.info("deleted old resolved alerts", extra={"deleted": deleted, "maxAgeDays": self._max_age_ms / 86_400_000})
+    async def run_once(self) -> float:
+        """How many alerts were deleted."""
+        deleted = 0.0
+        async for step in self._archive.run():
+            deleted = step.counters.get("alertsDeleted", deleted)
         return deleted
 
     async def run(self) -> None:
@@ -27,5 +141,5 @@ class ResolvedAlertsCleanup:
             try:
                 await self.run_once()
             except Exception:
-                log.exception("cleaning up old resolved alerts failed; trying again next round")
+                log.exception("archiving old resolved alerts failed; trying again next round")
             await asyncio.sleep(self._interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Protocol
 
@@ -65,6 +66,15 @@ class AlertStore(Protocol):
 
     async def delete_resolved_before(self, cutoff_ms: int, limit: int) -> int:
         """Delete at most `limit` alerts resolved before `cutoff_ms`; how many were deleted."""
+        ...
+
+    async def resolved_before(self, cutoff_ms: int, limit: int) -> list[Alert]:
+        """At most `limit` alerts (of any organization) resolved before `cutoff_ms`, oldest resolution first,
+        ties by alert id: what the archiving cleanup (§6.2) writes out before deleting."""
+        ...
+
+    async def delete_resolved(self, alert_ids: Collection[str]) -> int:
+        """Delete exactly those of `alert_ids` that are resolved (an archived batch); how many were deleted."""
         ...
 
 

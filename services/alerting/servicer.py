@@ -11,7 +11,9 @@ from typing import Any
 import grpc.aio
 from google.protobuf import json_format
 from iot.alerting.v1 import alerting_pb2, alerting_pb2_grpc
+from iot.common.v1 import jobs_pb2
 
+from services.alerting.cleanup import ResolvedAlertsArchive
 from services.alerting.domain.commands import (
     ActionsInput,
     ConditionInput,
@@ -24,6 +26,7 @@ from services.alerting.domain.commands import (
 from services.alerting.domain.service import AlertingService
 from services.alerting.domain.summary import AlertSummaries, AlertTally
 from services.alerting.messages import alert_to_proto, millis, rule_to_proto, timestamp
+from services.kernel.caller import Role
 from services.runtime.context import current_caller
 from services.runtime.messages import pagination_message
 from services.runtime.service import NotImplementedYet
@@ -32,9 +35,16 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AlertingServicer(alerting_pb2_grpc.AlertingServiceServicer):
-    def __init__(self, service: AlertingService, *, summaries: AlertSummaries | None = None):
+    def __init__(
+        self,
+        service: AlertingService,
+        *,
+        summaries: AlertSummaries | None = None,
+        archive: ResolvedAlertsArchive | None = None,
+    ):
         self._service = service
         self._summaries = summaries
+        self._archive = archive
 
     async def ListAlerts(
         self, request: alerting_pb2.ListAlertsRequest, context: Context
@@ -110,12 +120,36 @@ class AlertingServicer(alerting_pb2_grpc.AlertingServiceServicer):
         count = await self._service.count_active(current_caller(), request.device_id)
         return alerting_pb2.CountActiveAlertsResponse(count=count)
 
-    async def ArchiveResolvedAlerts(self, request: Any, context: Context) -> AsyncIterator[Any]:
-        raise NotImplementedYet("the archive-then-delete cleanup is not built yet (docs/jobs.md)")
-        yield  # a server-streaming RPC is an async generator
+    async def ArchiveResolvedAlerts(
+        self, request: alerting_pb2.ArchiveResolvedAlertsRequest, context: Context
+    ) -> AsyncIterator[alerting_pb2.ArchiveResolvedAlertsResponse]:
+        if self._archive is None:
+            raise NotImplementedYet("the archiving cleanup is not served by this alerting instance")
+        current_caller().require(Role.ADMIN, "archive resolved alerts")
+        older_than = request.older_than_days if request.HasField("older_than_days") else None
+        async for step in self._archive.run(older_than):
+            yield alerting_pb2.ArchiveResolvedAlertsResponse(
+                progress=jobs_pb2.JobProgress(
+                    stage=step.stage, done=step.done, total=step.total, counters=step.counters, finished=step.finished
+                )
+            )
 
-    async def RaiseSystemAlert(self, request: Any, context: Context) -> Any:
-        raise NotImplementedYet("system alerts from the health check are not built yet (docs/jobs.md)")
+    async def RaiseSystemAlert(
+        self, request: alerting_pb2.RaiseSystemAlertRequest, context: Context
+    ) -> alerting_pb2.RaiseSystemAlertResponse:
+        raised, alert = await self._service.raise_system_alert(
+            current_caller(),
+            request.organization_id,
+            request.check,
+            request.severity,
+            request.message,
+            request.actual_value,
+            request.threshold,
+        )
+        response = alerting_pb2.RaiseSystemAlertResponse(raised=raised)
+        if alert is not None:
+            response.alert_id = alert.alert_id
+        return response
 
     async def SummarizeAlerts(
         self, request: alerting_pb2.SummarizeAlertsRequest, context: Context

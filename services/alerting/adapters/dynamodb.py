@@ -8,6 +8,7 @@ within about a second.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -224,6 +225,45 @@ class DynamoDbAlertingStore:
                 await self._client.delete_item(
                     TableName=self._alerts,
                     Key={"pk": item["pk"]},
+                    ConditionExpression="#status = :resolved",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":resolved": items.s(AlertStatus.RESOLVED.value)},
+                )
+                deleted += 1
+            except ClientError as error:
+                if error_code(error) != CONDITION_FAILED:
+                    raise
+        return deleted
+
+    async def resolved_before(self, cutoff_ms: int, limit: int) -> list[Alert]:
+        if limit <= 0:
+            return []
+        reply = await self._client.query(
+            TableName=self._alerts,
+            IndexName=items.RESOLVED,
+            KeyConditionExpression="resolved_shard = :shard AND resolved_at_ms < :cutoff",
+            ExpressionAttributeValues={":shard": items.s(items.RESOLVED_SHARD), ":cutoff": items.n(cutoff_ms)},
+            Limit=limit,
+        )
+        found: list[Alert] = []
+        for key in reply.get("Items", []):
+            # The index holds keys only: the alert itself is read from the table (consistently).
+            got = await self._client.get_item(TableName=self._alerts, Key={"pk": key["pk"]}, ConsistentRead=True)
+            item = got.get("Item")
+            if item is not None:
+                alert = items.alert_of(item)
+                if alert.status is AlertStatus.RESOLVED:
+                    found.append(alert)
+        found.sort(key=lambda a: (a.resolved_at_ms or 0, a.alert_id))
+        return found
+
+    async def delete_resolved(self, alert_ids: Collection[str]) -> int:
+        deleted = 0
+        for alert_id in set(alert_ids):
+            try:
+                await self._client.delete_item(
+                    TableName=self._alerts,
+                    Key=items.alert_key(alert_id),
                     ConditionExpression="#status = :resolved",
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={":resolved": items.s(AlertStatus.RESOLVED.value)},

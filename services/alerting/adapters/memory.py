@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from services.alerting.domain.alerts import Alert, AlertStatus
@@ -93,6 +94,21 @@ class InMemoryAlertingStore:
         for alert_id in old:
             del self._alerts[alert_id]
         return len(old)
+
+    async def resolved_before(self, cutoff_ms: int, limit: int) -> list[Alert]:
+        old = [
+            a
+            for a in self._alerts.values()
+            if a.status is AlertStatus.RESOLVED and a.resolved_at_ms is not None and a.resolved_at_ms < cutoff_ms
+        ]
+        old.sort(key=lambda a: (a.resolved_at_ms or 0, a.alert_id))
+        return old[:limit]
+
+    async def delete_resolved(self, alert_ids: Collection[str]) -> int:
+        gone = [i for i in set(alert_ids) if i in self._alerts and self._alerts[i].status is AlertStatus.RESOLVED]
+        for alert_id in gone:
+            del self._alerts[alert_id]
+        return len(gone)
 
     async def close(self) -> None:
         return None

@@ -7,6 +7,8 @@ a rule and device is the last guard. Comments and notifications_sent are JSONB a
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import asyncpg
 
 from services.alerting.adapters.rows import (
@@ -208,6 +210,22 @@ class PostgresAlertingStore:
             "WHERE status = 'resolved' AND resolved_at_ms < $1 LIMIT $2)",
             cutoff_ms,
             limit,
+        )
+        return int(status.split()[-1])
+
+    async def resolved_before(self, cutoff_ms: int, limit: int) -> list[Alert]:
+        records = await self._pool.fetch(
+            f"SELECT {self._alert_select()} FROM {self._alerts} WHERE status = 'resolved' AND resolved_at_ms < $1 "
+            "ORDER BY resolved_at_ms, alert_id LIMIT $2",
+            cutoff_ms,
+            limit,
+        )
+        return [_alert(r) for r in records]
+
+    async def delete_resolved(self, alert_ids: Collection[str]) -> int:
+        status = await self._pool.execute(
+            f"DELETE FROM {self._alerts} WHERE status = 'resolved' AND alert_id = ANY($1::text[])",
+            list(set(alert_ids)),
         )
         return int(status.split()[-1])
 

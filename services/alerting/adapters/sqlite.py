@@ -7,6 +7,7 @@ unique index on open alerts of a rule and device is the last guard, should two p
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from pathlib import Path
 
 from services.alerting.adapters.rows import (
@@ -30,6 +31,8 @@ from services.kernel.pagination import Page, PageRequest
 from services.runtime.sqlite import fetch_page, open_sqlite
 
 SCHEMA = tables_sql(SQLITE_TYPES)
+# Host parameters per statement: well under SQLite's oldest limit (999).
+SQLITE_MAX_PARAMETERS = 500
 
 
 def _q(_: int) -> str:
@@ -158,3 +161,23 @@ class SqliteAlertingStore:
             (cutoff_ms, limit),
         )
         return cursor.rowcount
+
+    async def resolved_before(self, cutoff_ms: int, limit: int) -> list[Alert]:
+        rows = self._db.execute(
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'resolved' AND resolved_at_ms < ? "
+            "ORDER BY resolved_at_ms, alert_id LIMIT ?",
+            (cutoff_ms, limit),
+        ).fetchall()
+        return [alert_from_row(r) for r in rows]
+
+    async def delete_resolved(self, alert_ids: Collection[str]) -> int:
+        ids = list(set(alert_ids))
+        deleted = 0
+        for start in range(0, len(ids), SQLITE_MAX_PARAMETERS):
+            chunk = ids[start : start + SQLITE_MAX_PARAMETERS]
+            cursor = self._db.execute(
+                f"DELETE FROM alerts WHERE status = 'resolved' AND alert_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            deleted += cursor.rowcount
+        return deleted

@@ -16,7 +16,14 @@ from services.alerting.domain.rule_building import (
     update_rule,
 )
 from services.alerting.domain.rules import Rule
-from services.alerting.domain.system_alerts import DeploymentHalted, deployment_halted_candidate
+from services.alerting.domain.system_alerts import (
+    NO_COOLDOWN_SINCE_MS,
+    DeploymentHalted,
+    SystemCheckFailed,
+    deployment_halted_candidate,
+    parse_system_check,
+    system_check_candidate,
+)
 from services.alerting.domain.transitions import acknowledge, new_alert, resolve
 from services.alerting.domain.validation import parse_text
 from services.alerting.ports import AlertingEvents, AlertingStore, DeviceTypeCatalog, RuleChange, UserNames
@@ -163,6 +170,32 @@ class AlertingService:
             return None
         await self._events.triggered(alert, candidate.rule)
         return alert
+
+    async def raise_system_alert(
+        self,
+        caller: Caller,
+        organization_id: str,
+        check: str,
+        severity: str,
+        message: str,
+        actual_value: float = 0.0,
+        threshold: float = 0.0,
+    ) -> tuple[bool, Alert | None]:
+        """A failed platform check (§6.3, the health-check job; internal): one alert per organization and check
+        while it is open. (True, the new alert), or (False, the open one) when it was raised before."""
+        caller.require(Role.ADMIN, "raise a system alert")
+        failed: SystemCheckFailed = parse_system_check(
+            organization_id, check, severity, message, actual_value, threshold, self._now_ms()
+        )
+        candidate = system_check_candidate(failed)
+        alert = new_alert(new_id("alert"), candidate)
+        if await self._store.add_alert_unless_open_or_cooling(alert, cooldown_since_ms=NO_COOLDOWN_SINCE_MS):
+            await self._events.triggered(alert, candidate.rule)
+            return True, alert
+        open_ones = await self._store.open_alerts_of_rule(
+            failed.organization_id, candidate.rule.rule_id, excluding="", limit=1
+        )
+        return False, open_ones[0] if open_ones else None
 
     async def rules_for_evaluation(self) -> list[Rule]:
         return await self._store.enabled_rules()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from services.alerting.domain.alerts import AlertCandidate
 from services.alerting.domain.rules import Combine, Rule, Schedule, Severity, format_number
+from services.kernel.errors import Violations
 
 SYSTEM_RULE_PREFIX = "system:"
 DEPLOYMENT_HALTED = f"{SYSTEM_RULE_PREFIX}deployment-halted"
@@ -83,4 +84,80 @@ def deployment_halted_candidate(halt: DeploymentHalted) -> AlertCandidate:
         threshold=halt.success_threshold,
         condition=halt_message(halt),
         at_ms=halt.at_ms,
+    )
+
+
+# System checks (§6.3): the health-check job reports a failed check of the platform. One rule per organization
+# and check name (`system:check:<organizationId>:<check>`), the fleet as the device: an open alert of the check
+# blocks another, so an hourly job that keeps failing raises one alert until someone resolves it.
+SYSTEM_CHECK = f"{SYSTEM_RULE_PREFIX}check"
+MAX_CHECK_NAME = 100
+MAX_MESSAGE = 1000
+# No cooldown: only an open alert of the check blocks a new one (no alert is triggered this late).
+NO_COOLDOWN_SINCE_MS = 2**62
+
+
+@dataclass(frozen=True)
+class SystemCheckFailed:
+    organization_id: str
+    check: str
+    severity: Severity
+    message: str
+    actual_value: float
+    threshold: float
+    at_ms: int
+
+
+def system_check_rule_id(organization_id: str, check: str) -> str:
+    return f"{SYSTEM_CHECK}:{organization_id}:{check}"
+
+
+def parse_system_check(
+    organization_id: str, check: str, severity: str, message: str, actual_value: float, threshold: float, at_ms: int
+) -> SystemCheckFailed:
+    """The failed check a service reports; ValidationFailed naming each field that is wrong."""
+    v = Violations()
+    org, name, text = organization_id.strip(), check.strip(), message.strip()
+    if not org:
+        v.add("organizationId", "is required")
+    if not name:
+        v.add("check", "is required")
+    elif len(name) > MAX_CHECK_NAME:
+        v.add("check", f"must be at most {MAX_CHECK_NAME} characters")
+    level = (severity or Severity.CRITICAL.value).strip().lower()
+    if level not in {s.value for s in Severity}:
+        v.add("severity", "must be one of critical, warning, info")
+    if len(text) > MAX_MESSAGE:
+        v.add("message", f"must be at most {MAX_MESSAGE} characters")
+    v.raise_if_any()
+    return SystemCheckFailed(org, name, Severity(level), text, actual_value, threshold, at_ms)
+
+
+def system_check_candidate(failed: SystemCheckFailed) -> AlertCandidate:
+    rule = Rule(
+        rule_id=system_check_rule_id(failed.organization_id, failed.check),
+        organization_id=failed.organization_id,
+        name=f"Platform check failed: {failed.check}",
+        description=f"The platform's {failed.check} check failed",
+        device_type="",
+        device_ids=frozenset(),
+        conditions=(),
+        combine=Combine.ALL,
+        severity=failed.severity,
+        notifications=("email", "push", "sms"),
+        webhooks=(),
+        cooldown_seconds=0,
+        schedule=Schedule(),
+        enabled=True,
+        created_at_ms=failed.at_ms,
+        updated_at_ms=failed.at_ms,
+    )
+    return AlertCandidate(
+        rule=rule,
+        device_id=FLEET_DEVICE_ID,
+        device_name=FLEET_DEVICE_NAME,
+        actual_value=failed.actual_value,
+        threshold=failed.threshold,
+        condition=failed.message or f"{failed.check} check failed",
+        at_ms=failed.at_ms,
     )

@@ -217,3 +217,29 @@ async def test_old_resolved_alerts_are_deleted_in_batches(store: AlertingStore) 
     assert await store.delete_resolved_before(cutoff, 2) == 0
     remaining = await store.list_alerts("org-1", AlertFilter(), PageRequest())
     assert sorted(a.alert_id for a in remaining.items) == ["alert-3", "alert-4"]
+
+
+async def test_resolved_alerts_are_selected_oldest_first_and_deleted_exactly(store: AlertingStore) -> None:
+    resolved_at = {"alert-a": 30, "alert-b": 10, "alert-c": 10, "alert-d": 90}  # minutes after T0
+    for i, (alert_id, minutes) in enumerate(resolved_at.items()):
+        alert = an_alert(alert_id=alert_id, device_id=f"dev-{i}", organization_id=f"org-{i % 2 + 1}")
+        assert await store.add_alert_unless_open_or_cooling(alert, 0)
+        done = replace(alert, status=AlertStatus.RESOLVED, resolved_at_ms=T0_MS + minutes * MINUTE)
+        assert await store.save_alert(done, expected_status=AlertStatus.TRIGGERED)
+    still_open = an_alert(alert_id="alert-open", device_id="dev-9")
+    assert await store.add_alert_unless_open_or_cooling(still_open, 0)
+    cutoff = T0_MS + 60 * MINUTE
+    # Every organization, oldest resolution first, ties by id; the open alert and alert-d are not due.
+    assert [a.alert_id for a in await store.resolved_before(cutoff, 10)] == ["alert-b", "alert-c", "alert-a"]
+    first = await store.resolved_before(cutoff, 2)
+    assert [a.alert_id for a in first] == ["alert-b", "alert-c"]
+    assert first[0].organization_id == "org-2"
+    assert first[0].resolved_at_ms == T0_MS + 10 * MINUTE
+    # Exactly the named ones go, and only while resolved: the open alert and unknown ids are left alone.
+    assert await store.delete_resolved(["alert-b", "alert-c", "alert-open", "alert-missing"]) == 2
+    assert [a.alert_id for a in await store.resolved_before(cutoff, 10)] == ["alert-a"]
+    assert await store.get_alert("org-1", "alert-open") is not None
+    assert await store.get_alert("org-1", "alert-d") is None
+    assert await store.get_alert("org-2", "alert-d") is not None
+    assert await store.delete_resolved(["alert-b"]) == 0
+    assert await store.delete_resolved([]) == 0
