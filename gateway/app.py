@@ -32,6 +32,7 @@ from gateway.settings import GatewaySettings
 from gateway.transcode import Transcoder
 from gateway.uploads import ObjectEndpoints
 from gateway.upstream import Upstreams
+from gateway.usage import ApiCallCounter
 from gateway.ws import WS_PATH, Realtime
 from services.runtime.auth import TokenVerifier
 from services.runtime.bus import EventBus
@@ -71,6 +72,8 @@ def create_app(
     ]
     _refuse_shadowed_bindings(transcoder.matcher, fixed)
 
+    usage = ApiCallCounter(transcoder, verifier, bus)  # API calls per organization (§6.4, gateway/usage.py)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await upstreams.open(routes)
@@ -82,12 +85,13 @@ def create_app(
         finally:
             if realtime is not None:
                 await realtime.stop()
+            await usage.stop()
             await upstreams.close()
 
-    api: ASGIApp = transcoder
+    api: ASGIApp = usage
     if options.rate_limit_per_second > 0:  # per-token 429s (docs/security.md)
         limiter = RateLimiter(options.rate_limit_per_second, options.rate_limit_burst)
-        api = RateLimitMiddleware(transcoder, verifier, limiter)
+        api = RateLimitMiddleware(api, verifier, limiter)
     app = GatewayApp(
         api,
         websocket=realtime.endpoint if realtime is not None else None,

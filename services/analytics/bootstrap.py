@@ -3,7 +3,8 @@
 Built (issue #7, first slice): the dashboard (§3.5.1) from counters kept from bus events (group "analytics")
 and reconciled with the device, alerting and telemetry services; the sensor-data query (§3.5.2) computed by
 telemetry's time-series store; reports (§3.5.3) and exports (§3.5.4) as jobs on the bus (groups
-"analytics-reports" and "analytics-exports"), built into the shared object store. Usage answers UNIMPLEMENTED.
+"analytics-reports" and "analytics-exports"), built into the shared object store; monthly usage (§6.4) counted
+from the bus (group "analytics-usage") and reported by the usage-report job.
 Store: SQLite in data_dir (default), PostgreSQL (asyncpg) or memory.
 """
 
@@ -28,11 +29,17 @@ from services.analytics.adapters.report_render import ReportRenderer
 from services.analytics.adapters.report_sources import GrpcReportSources
 from services.analytics.adapters.store_memory import InMemoryCounterStore
 from services.analytics.adapters.store_sqlite import SqliteCounterStore
+from services.analytics.adapters.usage_events import BusUsageEvents, subscribe_usage
+from services.analytics.adapters.usage_memory import InMemoryUsageStore
+from services.analytics.adapters.usage_sqlite import SqliteUsageStore
 from services.analytics.domain.jobs_service import ReportsAndExports
 from services.analytics.domain.reconcile import Reconciler
 from services.analytics.domain.service import AnalyticsService
+from services.analytics.domain.usage_service import UsageReports
 from services.analytics.ports import CounterStore, JobStore
 from services.analytics.servicer import AnalyticsServicer
+from services.analytics.usage_ports import UsageStore
+from services.analytics.usage_settings import UsagePriceSettings
 from services.runtime.clients import open_channel
 from services.runtime.objects import ObjectStoreSettings, open_object_store
 from services.runtime.server import ServiceRegistration
@@ -105,10 +112,11 @@ async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) ->
         lease_ms=int(settings.job_lease_seconds * 1000),
         download_expires_s=settings.download_url_expires_seconds,
     )
+    usage = await _usage(ctx, settings)  # §6.4, docs/jobs.md
     registration = ServiceRegistration(
         analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"],
         analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-        AnalyticsServicer(service, jobs=jobs),
+        AnalyticsServicer(service, jobs=jobs, usage=usage),
     )
 
     async def forget_old_event_ids() -> None:
@@ -116,6 +124,7 @@ async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) ->
             try:
                 cutoff = time.time_ns() // 1_000_000 - int(settings.event_ids_kept_days * DAY_MS)
                 await store.forget_events_before(cutoff)
+                await usage.forget_events_before(cutoff)
             except Exception:
                 log.exception("forgetting old event ids failed")
             await asyncio.sleep(3600)
@@ -133,6 +142,25 @@ async def build(ctx: BuildContext, settings: AnalyticsSettings | None = None) ->
         subscribe_workers(ctx.bus, jobs)
         background.append(sweep_jobs)
     return BuiltService(SERVICE_NAME, [registration], background)
+
+
+async def _usage(ctx: BuildContext, settings: AnalyticsSettings) -> UsageReports:
+    """Usage counted from the bus into its store (beside the counters), reported monthly by the job."""
+    usage_store: UsageStore
+    if settings.store == "memory":
+        usage_store = InMemoryUsageStore()
+    elif settings.store == "postgres":
+        from services.analytics.adapters.usage_postgres import PostgresUsageStore
+
+        usage_store = await PostgresUsageStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    else:
+        usage_store = SqliteUsageStore(ctx.settings.data_dir / SQLITE_FILE)
+    ctx.resources.push_async_callback(usage_store.close)
+    usage = UsageReports(
+        usage_store, BusUsageEvents(ctx.bus), UsagePriceSettings().prices(), lambda: time.time_ns() // 1_000_000
+    )
+    subscribe_usage(ctx.bus, usage)
+    return usage
 
 
 async def _job_store(ctx: BuildContext, settings: AnalyticsSettings) -> JobStore:

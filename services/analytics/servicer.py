@@ -1,5 +1,4 @@
-"""iot.analytics.v1.AnalyticsService over gRPC: messages ↔ use cases. Usage is not built yet (issue #7): it
-answers UNIMPLEMENTED (NOT_IMPLEMENTED), which the gateway shows as 501."""
+"""iot.analytics.v1.AnalyticsService over gRPC: messages ↔ use cases."""
 
 from __future__ import annotations
 
@@ -9,12 +8,16 @@ from typing import Any
 import grpc.aio
 from google.protobuf import json_format, timestamp_pb2
 from iot.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from iot.common.v1 import jobs_pb2
 
 from services.analytics.domain.jobs import JobKind
 from services.analytics.domain.jobs_service import ReportsAndExports
 from services.analytics.domain.query import QueryRequest, QueryResult
 from services.analytics.domain.service import AnalyticsService
+from services.analytics.domain.usage_service import UsageReports
 from services.analytics.job_messages import export_message, report_message
+from services.analytics.usage_messages import usage_message
+from services.kernel.caller import Role
 from services.runtime.context import current_caller
 from services.runtime.service import NotImplementedYet
 
@@ -22,9 +25,12 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
-    def __init__(self, service: AnalyticsService, *, jobs: ReportsAndExports | None = None):
+    def __init__(
+        self, service: AnalyticsService, *, jobs: ReportsAndExports | None = None, usage: UsageReports | None = None
+    ):
         self._service = service
         self._reports_and_exports = jobs
+        self._usage = usage
 
     def _jobs(self) -> ReportsAndExports:
         if self._reports_and_exports is None:
@@ -96,12 +102,28 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         job, url = await self._jobs().get(current_caller(), JobKind.EXPORT, request.export_id)
         return analytics_pb2.GetExportResponse(export=export_message(job, url))
 
-    async def GetUsageReport(self, request: Any, context: Context) -> Any:
-        raise _not_yet("GetUsageReport")
+    def _usage_reports(self) -> UsageReports:
+        if self._usage is None:
+            raise _not_yet("usage reports")
+        return self._usage
 
-    async def RunUsageReports(self, request: Any, context: Context) -> AsyncIterator[Any]:
-        raise _not_yet("RunUsageReports")
-        yield  # a server-streaming RPC is an async generator
+    async def GetUsageReport(
+        self, request: analytics_pb2.GetUsageReportRequest, context: Context
+    ) -> analytics_pb2.GetUsageReportResponse:
+        month = request.month if request.HasField("month") else None
+        return usage_message(await self._usage_reports().get(current_caller(), month))
+
+    async def RunUsageReports(
+        self, request: analytics_pb2.RunUsageReportsRequest, context: Context
+    ) -> AsyncIterator[analytics_pb2.RunUsageReportsResponse]:
+        current_caller().require(Role.ADMIN, "run the usage reports")
+        month = request.month if request.HasField("month") else None
+        async for step in self._usage_reports().run(month):
+            yield analytics_pb2.RunUsageReportsResponse(
+                progress=jobs_pb2.JobProgress(
+                    stage=step.stage, done=step.done, total=step.total, counters=step.counters, finished=step.finished
+                )
+            )
 
 
 def _query_response(result: QueryResult) -> analytics_pb2.QuerySensorDataResponse:

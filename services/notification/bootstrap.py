@@ -26,6 +26,7 @@ from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
 from services.notification.adapters.firmware_events import subscribe_to_firmware
 from services.notification.adapters.outbox import OutboxEmailSender, OutboxPushSender, OutboxSmsSender
 from services.notification.adapters.templates import JinjaRenderer
+from services.notification.adapters.usage_events import subscribe_to_usage
 from services.notification.adapters.user_directory import GrpcUserDirectory
 from services.notification.adapters.webhook_http import HttpWebhookSender
 from services.notification.domain.dispatcher import DispatchSettings, NotificationDispatcher
@@ -114,6 +115,8 @@ async def build(ctx: BuildContext, settings: NotificationSettings | None = None)
     subscribe_to_alerts(ctx.bus, dispatcher.dispatch)
     # Firmware processed and rollouts finished or stopped: told to admins (docs/notifications.md).
     subscribe_to_firmware(ctx.bus, dispatcher.notify_admins)
+    # The monthly usage report (§6.4): emailed to the organization's admins (docs/jobs.md).
+    subscribe_to_usage(ctx.bus, dispatcher.notify_admins)
     registration = ServiceRegistration(
         service_descriptor(SERVICE_NAME),
         notification_pb2_grpc.add_NotificationServiceServicer_to_server,

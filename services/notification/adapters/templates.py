@@ -1,6 +1,7 @@
 """The Renderer on Jinja2 templates packaged in services/notification/templates/.
 
-Alerts use the plain names (email_subject.txt, …); firmware notices the same names prefixed `firmware_`.
+Alerts use the plain names (email_subject.txt, …); firmware notices the same names prefixed `firmware_`,
+usage reports `usage_` (email only).
 
 HTML templates are autoescaped (a device named `<script>` stays text); the webhook body is JSON built with
 `tojson` and re-serialised compactly, so what is signed is exactly what is sent.
@@ -15,7 +16,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.notification.domain.messages import EmailContent, PushContent, SmsContent, WebhookContent, fit_sms
-from services.notification.domain.model import Alert, FirmwareNotice, Recipient, Subject
+from services.notification.domain.model import Alert, FirmwareNotice, Recipient, Subject, UsageNotice
 from services.notification.domain.quiet_hours import zone
 
 
@@ -61,10 +62,27 @@ class JinjaRenderer:
         return f"{self._console_url}/firmware/{notice.firmware_id}"
 
     def _subject_context(self, subject: Subject, recipient: Recipient) -> tuple[str, dict[str, Any]]:
-        """The template name prefix and the context for an alert or a firmware notice."""
+        """The template name prefix and the context for an alert, a firmware notice or a usage report."""
         if isinstance(subject, FirmwareNotice):
             return "firmware_", self._firmware_context(subject, recipient)
+        if isinstance(subject, UsageNotice):
+            return "usage_", self._usage_context(subject, recipient)
         return "", self._context(subject, recipient)
+
+    def _usage_context(self, notice: UsageNotice, recipient: Recipient) -> dict[str, Any]:
+        return {
+            "organization_id": notice.organization_id,
+            "month": notice.month,
+            "data_volume": _bytes(notice.data_bytes),
+            "data_bytes": f"{int(notice.data_bytes):,}",
+            "messages": f"{int(notice.messages):,}",
+            "devices": f"{notice.devices:,}",
+            "api_calls": f"{int(notice.api_calls):,}",
+            "estimated_cost": f"{notice.estimated_cost:,.2f}",
+            "currency": notice.currency,
+            "link": f"{self._console_url}/analytics/usage?month={notice.month}",
+            "recipient_name": recipient.name,
+        }
 
     def _firmware_context(self, notice: FirmwareNotice, recipient: Recipient) -> dict[str, Any]:
         counts = notice.counts
@@ -117,6 +135,15 @@ class JinjaRenderer:
             "link": self.link(alert),
             "recipient_name": recipient.name if recipient else "",
         }
+
+
+def _bytes(value: float) -> str:
+    """1234567 → "1.2 MB" (decimal units, as the price per GB counts them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 def _number(value: float) -> str:

@@ -45,7 +45,11 @@ def choose_channels(
 ) -> list[ChannelChoice]:
     """The user channels to consider for one recipient, in a fixed order (email, push, sms)."""
     asked = set(actions.channels) & SEVERITY_CHANNELS[severity]
-    quiet = severity not in QUIET_HOURS_BYPASS and in_quiet_hours(recipient.quiet_hours, at)
+    quiet = (
+        severity not in QUIET_HOURS_BYPASS
+        and not actions.ignore_quiet_hours
+        and in_quiet_hours(recipient.quiet_hours, at)
+    )
     choices: list[ChannelChoice] = []
     for channel in USER_CHANNELS:
         if channel not in asked:

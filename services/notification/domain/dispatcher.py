@@ -27,8 +27,10 @@ from services.notification.domain.model import (
     FirmwareNotice,
     Recipient,
     Subject,
+    UsageNotice,
 )
 from services.notification.domain.plan import PlannedDelivery, plan_for
+from services.notification.domain.usage_notices import USAGE_ACTIONS
 from services.notification.ports import DeliveryEvents, DeliveryLog, Renderer, Senders, UserDirectory
 
 log = logging.getLogger("iotmon.notification")
@@ -87,11 +89,13 @@ class NotificationDispatcher:
         recipients = await self._directory.users_to_notify(alert.organization_id) if notice.actions.channels else []
         return await self._dispatch(alert, notice.actions, recipients)
 
-    async def notify_admins(self, notice: FirmwareNotice) -> list[Delivery]:
-        """Tell the organization's admins about a firmware event (domain/firmware_notices.py), once per
-        notice, admin and channel; raises DeliveriesIncomplete as dispatch does."""
+    async def notify_admins(self, notice: FirmwareNotice | UsageNotice) -> list[Delivery]:
+        """Tell the organization's admins about a firmware event (domain/firmware_notices.py) or email them
+        the monthly usage report (domain/usage_notices.py), once per notice, admin and channel; raises
+        DeliveriesIncomplete as dispatch does."""
         users = await self._directory.users_to_notify(notice.organization_id)
-        return await self._dispatch(notice, ADMIN_ACTIONS, admins_of(users))
+        actions = USAGE_ACTIONS if isinstance(notice, UsageNotice) else ADMIN_ACTIONS
+        return await self._dispatch(notice, actions, admins_of(users))
 
     async def _dispatch(self, subject: Subject, actions: AlertActions, recipients: list[Recipient]) -> list[Delivery]:
         planned = plan_for(subject, actions, recipients, self._clock.now())
@@ -222,7 +226,7 @@ class NotificationDispatcher:
         """The rendered message as the log keeps it, and the call that sends it."""
         senders, renderer, delivery_id = self._senders, self._renderer, planned.delivery_id
         if planned.channel is Channel.WEBHOOK:
-            assert isinstance(alert, Alert)  # webhooks belong to alert rules; firmware notices plan none
+            assert isinstance(alert, Alert)  # webhooks belong to alert rules; admin notices plan none
             hook, url = renderer.webhook(alert, delivery_id), planned.target
             return {"to": url, **asdict(hook)}, lambda: senders.webhook.send(url, hook, delivery_id)
         user = planned.recipient

@@ -133,11 +133,38 @@ class FirmwareNotice:
 
 
 @dataclass(frozen=True)
+class UsageNotice:
+    """An organization's monthly usage report (§6.4) emailed to its admins (domain/usage_notices.py).
+
+    Logged under `usage:<organizationId>:<month>`, so each admin gets one email per month however often the
+    report is announced (a rerun of the job, a redelivered event).
+    """
+
+    organization_id: str
+    month: str
+    data_bytes: float
+    messages: float
+    devices: int
+    api_calls: float
+    estimated_cost: float
+    currency: str
+    occurred_at: datetime
+    severity: Severity = Severity.INFO
+
+    @property
+    def alert_id(self) -> str:
+        """The delivery log's key (the column alerts use for their id)."""
+        return f"usage:{self.organization_id}:{self.month}"
+
+
+@dataclass(frozen=True)
 class AlertActions:
     """The rule's actions: the user channels it asks for and the webhook URLs it calls."""
 
     channels: tuple[Channel, ...] = ()
     webhooks: tuple[str, ...] = ()
+    # Quiet hours hold back what is not critical; a monthly report held back would never be sent at all.
+    ignore_quiet_hours: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,8 +175,8 @@ class AlertNotice:
     actions: AlertActions
 
 
-# What a delivery tells of: an alert, or a firmware notice for admins.
-Subject = Alert | FirmwareNotice
+# What a delivery tells of: an alert, or a firmware notice or usage report for admins.
+Subject = Alert | FirmwareNotice | UsageNotice
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""The usage use cases (spec §6.4): counting readings and API calls as their events arrive, the monthly run
+that computes, stores and announces every organization's report, and reading one report (admins only)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.analytics.domain.usage import (
+    MonthUsage,
+    Prices,
+    ReadingCount,
+    UsageReport,
+    month_of,
+    parse_month,
+    previous_month,
+    readings_by_month,
+    report_of,
+)
+from services.analytics.usage_ports import UsageEvents, UsageStore
+from services.kernel.caller import Caller, Role
+
+log = logging.getLogger("iotmon.analytics.usage")
+
+
+@dataclass
+class UsageStep:
+    stage: str
+    done: int
+    total: int
+    counters: dict[str, float] = field(default_factory=dict)
+    finished: bool = False
+
+
+class UsageReports:
+    def __init__(self, store: UsageStore, events: UsageEvents, prices: Prices, now_ms: Callable[[], int]):
+        self._store = store
+        self._events = events
+        self._prices = prices
+        self._now_ms = now_ms
+
+    # Counting (bus consumers; each event once, by its id).
+
+    async def on_readings(self, event_id: str, organization_id: str, readings: Sequence[ReadingCount]) -> bool:
+        if not organization_id or not readings:
+            return False
+        return await self._store.add_readings(event_id, organization_id, readings_by_month(readings))
+
+    async def on_api_calls(self, event_id: str, organization_id: str, at_ms: int, calls: int) -> bool:
+        if not organization_id or calls <= 0:
+            return False
+        return await self._store.add_api_calls(event_id, organization_id, month_of(at_ms), calls)
+
+    async def forget_events_before(self, at_ms: int) -> int:
+        """Event ids are remembered for de-duplication only as long as a redelivery can come."""
+        return await self._store.forget_events_before(at_ms)
+
+    # Reading (GET /analytics/usage).
+
+    async def get(self, caller: Caller, month: str | None) -> UsageReport:
+        """The caller's organization's report of the month (default: this month). A month the job has not
+        reported yet (this one, so far) is computed from the counters as they are now."""
+        caller.require(Role.ADMIN, "read the usage report")
+        wanted = parse_month(month, month_of(self._now_ms()))
+        stored = await self._store.get_report(caller.organization_id, wanted)
+        if stored is not None:
+            return stored
+        usage = await self._store.month_usage(caller.organization_id, wanted)
+        return report_of(usage, self._prices, self._now_ms())
+
+    # The monthly job (RunUsageReports).
+
+    async def run(self, month: str | None) -> AsyncIterator[UsageStep]:
+        """Every organization with usage in the month (default: the previous one): computed, stored, announced.
+        Safe to rerun: the report is replaced and the email is sent once per organization and month."""
+        wanted = parse_month(month, previous_month(self._now_ms()))
+        organizations = await self._store.organizations(wanted)
+        counters = {"organizations": 0.0, "reports": 0.0, "estimatedCost": 0.0}
+        yield UsageStep(f"usage of {wanted}: {len(organizations)} organizations", 0, len(organizations), dict(counters))
+        for done, organization_id in enumerate(organizations, start=1):
+            report = await self.report(organization_id, wanted)
+            counters["organizations"] += 1
+            counters["reports"] += 1
+            counters["estimatedCost"] = round(counters["estimatedCost"] + report.estimated_cost, 2)
+            yield UsageStep(f"{organization_id} {wanted}", done, len(organizations), dict(counters))
+        log.info("usage reports done", extra={"month": wanted, "counters": counters})
+        yield UsageStep("done", len(organizations), len(organizations), dict(counters), finished=True)
+
+    async def report(self, organization_id: str, month: str) -> UsageReport:
+        usage: MonthUsage = await self._store.month_usage(organization_id, month)
+        report = report_of(usage, self._prices, self._now_ms())
+        await self._store.save_report(report)
+        await self._events.usage_reported(report)
+        return report
