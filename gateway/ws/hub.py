@@ -1,7 +1,8 @@
 """The hub: which connection watches what, and the bus events it turns into messages for them.
 
 Two indexes and nothing per connection beyond its own set of device ids:
-- organization → connections (alerts go to the whole organization: dashboards want the alert feed);
+- organization → connections (alerts and deployment progress go to the whole organization: dashboards want
+  the alert feed, and a rollout is watched from any page);
 - organization → device → connections (readings and status changes go to a device's subscribers).
 Keying devices under the organization means an event reaches only connections of the organization the
 event names (EventMeta.organization_id), whatever device ids it carries.
@@ -17,8 +18,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 
 from iot.alerting.v1 import events_pb2 as alerting_events
 from iot.device.v1 import events_pb2 as device_events
+from iot.firmware.v1 import events_pb2 as firmware_events
 from iot.telemetry.v1 import events_pb2 as telemetry_events
 
+from gateway.render import JsonRenderer
 from gateway.ws import messages
 from gateway.ws.connection import Connection
 from gateway.ws.messages import Outgoing
@@ -28,13 +31,14 @@ log = logging.getLogger("iotmon.gateway")
 
 READINGS_STORED = "telemetry.readings_stored"
 DEVICE_STATUS_CHANGED = "device.status_changed"
+DEPLOYMENT_CHANGED = "firmware.deployment_changed"
 AlertEvent = alerting_events.AlertTriggered | alerting_events.AlertAcknowledged | alerting_events.AlertResolved
 ALERT_EVENTS: dict[str, Callable[[bytes], AlertEvent]] = {
     "alerting.alert_triggered": alerting_events.AlertTriggered.FromString,
     "alerting.alert_acknowledged": alerting_events.AlertAcknowledged.FromString,
     "alerting.alert_resolved": alerting_events.AlertResolved.FromString,
 }
-ROUTING_KEYS = (READINGS_STORED, DEVICE_STATUS_CHANGED, *ALERT_EVENTS)
+ROUTING_KEYS = (READINGS_STORED, DEVICE_STATUS_CHANGED, DEPLOYMENT_CHANGED, *ALERT_EVENTS)
 
 
 class Hub:
@@ -42,6 +46,8 @@ class Hub:
         self._organizations: dict[str, set[Connection]] = {}
         self._devices: dict[str, dict[str, set[Connection]]] = {}
         self._attached = False
+        # The REST transcoder's renderer: a pushed deployment is exactly what GET /firmware/deployments/{id} shows.
+        self._renderer = JsonRenderer()
 
     # -- the bus
 
@@ -76,6 +82,11 @@ class Hub:
             members = self._organizations.get(event.meta.organization_id)
             if members:
                 _fan_out(members, messages.alert(event.alert))
+        elif routing_key == DEPLOYMENT_CHANGED:
+            moved = firmware_events.DeploymentChanged.FromString(body)
+            members = self._organizations.get(moved.meta.organization_id)
+            if members:
+                _fan_out(members, messages.deployment(self._renderer.to_dict(moved.deployment)))
 
     # -- the indexes
 

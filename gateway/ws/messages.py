@@ -140,6 +140,11 @@ def alert(alert: alerting_pb2.Alert) -> Outgoing:
     )
 
 
+def deployment(rendered: dict[str, Any]) -> Outgoing:
+    """A deployment as GET /firmware/deployments/{id} renders it (the hub renders; this only wraps it)."""
+    return outgoing({"type": "deployment", "deployment": rendered})
+
+
 def _iso(timestamp: Timestamp) -> str | None:
     """RFC 3339 in UTC with a Z (what the REST API prints); None when the event left it unset."""
     if not timestamp.seconds and not timestamp.nanos:

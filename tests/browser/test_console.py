@@ -212,8 +212,11 @@ def test_firmware_upload_then_a_deployment_with_live_progress_cancel_and_rollbac
         return int(console.find(f"#deployment-progress li[data-key='{key}'] strong").text)
 
     assert count("total") == len(simulated_devices)
-    # The page polls: the first device's install shows up without a reload.
+    # The first device's install shows up without a reload, pushed over /ws (the page polls only while the
+    # socket is down, and it is up: the header says live).
     console.wait(lambda d: count("succeeded") >= 1, "a device reports success", 90)
+    assert console.text("#live-state") == "live"
+    assert console.find("#deployment-updated").get_attribute("data-source") == "live"
     console.screenshots("deployment")
     if console.find("#cancel-deployment").is_enabled():
         console.find("#deployment-reason").send_keys("browser test")

@@ -59,6 +59,11 @@ export class Live {
     });
   }
 
+  // True while the socket is open: pages that also poll poll only when it is not.
+  get isOpen() {
+    return Boolean(this.socket && this.socket.readyState === WebSocket.OPEN);
+  }
+
   send(message) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
