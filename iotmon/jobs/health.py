@@ -76,7 +76,7 @@ async def _raise_alert(ctx: JobContext, results: list[CheckResult]) -> None:
         organization_id=ctx.jobs.health_alert_organization,
         check=SYSTEM_CHECK,
         severity="critical",
-        message=failure_message(results),
+        message=failure_message(results)[:1000],  # the alert condition's limit
         actual_value=float(len(failed)),
         threshold=0.0,
     )
