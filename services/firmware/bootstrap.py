@@ -52,6 +52,9 @@ MIB = 1024 * 1024
 # Where `iotmon serve firmware` assumes the gateway is when IOTMON_PUBLIC_URL is not set.
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 FIRMWARE_PREFIX = "firmware/"
+# A configured (stable) MQTT client id may resume its session after a restart: the broker keeps device
+# requests sent meanwhile for this long.
+CONFIGURED_ID_SESSION_EXPIRY_SECONDS = 3600
 
 BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
@@ -91,12 +94,13 @@ class FirmwareSettings(BaseSettings):
     # else poll (devices ask over HTTP); iot: AWS IoT Jobs (region and endpoint as for S3).
     jobs_channel: Literal["auto", "mqtt", "iot", "poll"] = "auto"
     mqtt_url: str | None = Field(default=None, validation_alias="IOTMON_MQTT_URL")
-    # The MQTT job channel (docs/device-jobs.md). The client id must be stable per replica and unique per
-    # process (None: iotmon-firmware-jobs-<hostname>); replicas sharing the group split device requests.
+    # The MQTT job channel (docs/device-jobs.md). The client id must be unique per process (None:
+    # iotmon-firmware-jobs-<hostname>-<pid>-<random>); replicas sharing the group split device requests.
     mqtt_client_id: str | None = None
     mqtt_group: str | None = "iotmon-firmware"
     mqtt_topic_prefix: str = "devices"
-    mqtt_session_expiry_seconds: int = Field(default=3600, ge=0)
+    # None: 0 with the per-process default id (no session outlives the process), 3600 with a configured one.
+    mqtt_session_expiry_seconds: int | None = Field(default=None, ge=0)
     iot_poll_seconds: float = Field(default=10, gt=0, description="how often IoT job executions are polled")
     # How long a job's download link is valid (a device asking again gets a new one).
     download_link_seconds: float = Field(default=86_400, gt=0)
@@ -186,11 +190,14 @@ def _job_channel(settings: FirmwareSettings) -> JobChannel:
         from services.firmware.adapters.jobs_mqtt import MqttJobChannel
         from services.firmware.adapters.jobs_mqtt_config import MqttJobOptions, default_client_id
 
+        expiry = settings.mqtt_session_expiry_seconds
+        if expiry is None:
+            expiry = CONFIGURED_ID_SESSION_EXPIRY_SECONDS if settings.mqtt_client_id else 0
         options = MqttJobOptions(
             client_id=settings.mqtt_client_id or default_client_id(),
             group=settings.mqtt_group or None,
             topic_prefix=settings.mqtt_topic_prefix,
-            session_expiry_seconds=settings.mqtt_session_expiry_seconds,
+            session_expiry_seconds=expiry,
         )
         return MqttJobChannel(settings.mqtt_url, options)
     if kind == "iot":

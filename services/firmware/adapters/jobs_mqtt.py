@@ -33,10 +33,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.firmware.adapters import jobs_codec as codec
-from services.firmware.adapters.jobs_mqtt_config import MqttEndpoint, MqttJobOptions
+from services.firmware.adapters.jobs_mqtt_config import MqttJobOptions
 from services.firmware.domain.rollout.job import JobDocument
 from services.firmware.ports import JobHandler
 from services.kernel.errors import Unavailable
+from services.runtime.mqtt import MqttEndpoint
 
 log = logging.getLogger("iotmon.firmware.jobs.mqtt")
 T = TypeVar("T")

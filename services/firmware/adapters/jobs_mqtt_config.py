@@ -6,47 +6,15 @@ line (`devices/<id>/*`) covers telemetry and jobs alike. docs/device-jobs.md des
 
 from __future__ import annotations
 
-import re
-import socket
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-
-
-@dataclass(frozen=True)
-class MqttEndpoint:
-    """Parsed like the telemetry source's IOTMON_MQTT_URL (services cannot share adapter code)."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
-        """mqtt://host:port or mqtts://host:port, with optional user:password@ (percent-encoded)."""
-        parts = urlsplit(url)
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"not an MQTT URL (mqtt://host:port or mqtts://host:port): {url!r}")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or DEFAULT_PORTS[parts.scheme],
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=parts.scheme == "mqtts",
-        )
-
-    def __str__(self) -> str:  # never prints the password
-        user = f"{self.username}@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+from services.runtime.mqtt import check_client_id, process_client_id
 
 
 def default_client_id() -> str:
-    """Stable per host or pod (the broker keeps the session under it); unique per process on one host."""
-    return re.sub(r"[^A-Za-z0-9_.:@-]", "-", f"iotmon-firmware-jobs-{socket.gethostname()}")[:128]
+    """iotmon-firmware-jobs-<hostname>-<pid>-<random>: unique per process, so two services on one host never
+    take each other's connection; no session outlives it (session_expiry_seconds 0, docs/device-jobs.md)."""
+    return process_client_id("iotmon-firmware-jobs")
 
 
 @dataclass(frozen=True)
@@ -56,8 +24,11 @@ class MqttJobOptions:
     # None subscribes plainly (one replica only).
     group: str | None = "iotmon-firmware"
     topic_prefix: str = "devices"
-    # How long the broker keeps our session (and the requests sent meanwhile) after a disconnect.
-    session_expiry_seconds: int = 3600
+    # How long the broker keeps our session (and the requests sent meanwhile) after a disconnect. 0 with the
+    # per-process default id: a later process never resumes that session, and a broker that keeps offline
+    # members in a shared group (Mosquitto does) would queue a share of the requests to it until it expired.
+    # A stable configured id may keep one (the bootstrap then defaults to 3600).
+    session_expiry_seconds: int = 0
     keepalive_seconds: int = 30
     reconnect_min_seconds: int = 1
     reconnect_max_seconds: int = 30
@@ -71,8 +42,9 @@ class MqttJobOptions:
     key_file: str | None = None
 
     def __post_init__(self) -> None:
-        if not _CLIENT_ID.match(self.client_id):
-            raise ValueError(f"MQTT client id must be 1-128 of [A-Za-z0-9_.:@-]: {self.client_id!r}")
+        check_client_id(self.client_id)
+        if self.session_expiry_seconds < 0:
+            raise ValueError("session_expiry_seconds must be at least 0")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
 

@@ -28,9 +28,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from services.runtime.mqtt import MqttEndpoint
 from services.telemetry.adapters.source_delivery import ingest_until_taken
 from services.telemetry.adapters.source_inbox import ThreadInbox
-from services.telemetry.adapters.source_mqtt_config import MqttEndpoint, MqttOptions
+from services.telemetry.adapters.source_mqtt_config import MqttOptions
 from services.telemetry.adapters.source_paho_client import BufferedPahoClient
 from services.telemetry.domain.model import RawRecord, Source
 from services.telemetry.ports import Ingest

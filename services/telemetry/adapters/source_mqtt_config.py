@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-# A client id safe for every broker (IoT Core allows up to 128 characters of this set).
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-
-
-@dataclass(frozen=True)
-class MqttEndpoint:
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
-        """mqtt://host:port or mqtts://host:port, with optional user:password@ (percent-encoded)."""
-        parts = urlsplit(url)
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"not an MQTT URL (mqtt://host:port or mqtts://host:port): {url!r}")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or DEFAULT_PORTS[parts.scheme],
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=parts.scheme == "mqtts",
-        )
-
-    def __str__(self) -> str:  # never prints the password (logs, banners)
-        user = f"{self.username}@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+from services.runtime.mqtt import check_client_id, host_client_id
 
 
 def default_client_id() -> str:
-    """Stable across restarts of one host or pod; two consumers on one host need ids of their own."""
-    return re.sub(r"[^A-Za-z0-9_.:@-]", "-", f"iotmon-telemetry-{socket.gethostname()}")[:128]
+    """iotmon-telemetry-<hostname>: stable across restarts of one host or pod, so a restarted consumer resumes
+    its session. Not per process on purpose: an abandoned session in the shared group would keep receiving
+    its share of the readings until it expired (a day). Two consumers on one host each need
+    IOTMON_TELEMETRY_MQTT_CLIENT_ID (otherwise they take the connection from each other, see
+    docs/telemetry_sources.md)."""
+    return host_client_id("iotmon-telemetry")
 
 
 @dataclass(frozen=True)
@@ -74,8 +47,7 @@ class MqttOptions:
     key_file: str | None = None
 
     def __post_init__(self) -> None:
-        if not _CLIENT_ID.match(self.client_id):
-            raise ValueError(f"MQTT client id must be 1-128 of [A-Za-z0-9_.:@-]: {self.client_id!r}")
+        check_client_id(self.client_id)
         if not 1 <= self.batch_size <= self.receive_maximum <= 65_535:
             raise ValueError("need 1 <= batch_size <= receive_maximum <= 65535")
         if self.group is not None and not re.match(r"^[^/+#]+$", self.group):

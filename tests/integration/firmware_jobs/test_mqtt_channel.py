@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 
 from services.firmware.adapters.jobs_mqtt import MqttJobChannel
-from services.firmware.adapters.jobs_mqtt_config import MqttJobOptions
+from services.firmware.adapters.jobs_mqtt_config import MqttJobOptions, default_client_id
 from services.firmware.domain.rollout.job import JobStatus
 from tests.integration.firmware_jobs.mqtt_device import RawDevice, clear_retained
 from tests.support.servers import require_server
@@ -285,3 +285,31 @@ async def test_after_losing_the_broker_the_channel_reconnects_and_answers_again(
     with RawDevice(prefix, "dev-a").connected() as device:
         which, _ = await device.request("job-1/update", {"status": "IN_PROGRESS"})
     assert which == "accepted"
+
+
+async def test_default_client_ids_let_two_processes_on_one_host_share_the_broker(
+    prefix: str, handler: FakeJobHandler, start_channel: Callable[..., object], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="iotmon.firmware.jobs.mqtt")
+    # What two `iotmon up` on one machine do: both take the default id. With the old per-host id the second
+    # connection kicked the first off, which reconnected and kicked the second, and so on.
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    first: MqttJobChannel = await start_channel(handler, client_id=default_client_id(), group=group)  # type: ignore[misc]
+    second: MqttJobChannel = await start_channel(handler, client_id=default_client_id(), group=group)  # type: ignore[misc]
+    first.subscribed.clear()
+    second.subscribed.clear()
+    for n in range(10):
+        handler.add(make_job("dev-a", f"job-{n}"))
+    with RawDevice(prefix, "dev-a").connected() as device:
+        for n in range(10):
+            device.publish(f"job-{n}/update", {"status": "IN_PROGRESS", "clientToken": f"c{n}"})
+        await device.wait_on("job-9/update/accepted")
+        await asyncio.sleep(1.0)
+
+    assert first.options.client_id != second.options.client_id
+    assert first.options.session_expiry_seconds == 0
+    # Neither connection was dropped (a reconnect subscribes again, which sets the event).
+    assert not first.subscribed.is_set()
+    assert not second.subscribed.is_set()
+    assert "lost the broker" not in caplog.text
+    assert sorted(r.job_id for r in handler.reports) == sorted(f"job-{n}" for n in range(10))

@@ -38,7 +38,22 @@ def test_with_iotmon_mqtt_url_jobs_go_over_the_mqtt_job_topics(monkeypatch: pyte
     assert (channel.endpoint.host, channel.endpoint.port, channel.endpoint.username) == ("broker", 1884, "user")
     assert channel.topics.notify_next("dev-1") == "site-1/devices/dev-1/jobs/notify-next"
     assert channel.options.client_id == "firmware-a"
+    assert channel.options.session_expiry_seconds == 3600, "a configured (stable) id may resume its session"
     assert channel.options.group is None, "an empty group subscribes plainly"
+
+
+def test_the_default_mqtt_client_id_is_per_process_and_keeps_no_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOTMON_MQTT_URL", "mqtt://broker:1883")
+    monkeypatch.delenv("IOTMON_FIRMWARE_MQTT_CLIENT_ID", raising=False)
+    monkeypatch.delenv("IOTMON_FIRMWARE_MQTT_SESSION_EXPIRY_SECONDS", raising=False)
+    one, two = _job_channel(FirmwareSettings()), _job_channel(FirmwareSettings())
+    assert isinstance(one, MqttJobChannel)
+    assert isinstance(two, MqttJobChannel)
+    assert one.options.client_id != two.options.client_id
+    assert one.options.client_id.startswith("iotmon-firmware-jobs-")
+    assert one.options.session_expiry_seconds == 0
+    monkeypatch.setenv("IOTMON_FIRMWARE_MQTT_SESSION_EXPIRY_SECONDS", "60")
+    assert _job_channel(FirmwareSettings()).options.session_expiry_seconds == 60  # type: ignore[attr-defined]
 
 
 def test_iot_jobs_when_asked_and_mqtt_only_with_a_broker(monkeypatch: pytest.MonkeyPatch) -> None:

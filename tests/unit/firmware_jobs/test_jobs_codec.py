@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from services.firmware.adapters import jobs_codec as codec
-from services.firmware.adapters.jobs_mqtt_config import JobTopics, MqttEndpoint, MqttJobOptions
+from services.firmware.adapters.jobs_mqtt_config import JobTopics, MqttJobOptions
 from services.firmware.domain.rollout.job import JobReportOutcome, JobStatus
+from services.runtime.mqtt import MqttEndpoint
 from tests.unit.firmware_jobs.fakes import make_job
 
 NOW = datetime(2025, 11, 15, 14, 0, tzinfo=UTC)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.telemetry.adapters.source_mqtt_config import MqttEndpoint, MqttOptions
+from services.runtime.mqtt import MqttEndpoint
+from services.telemetry.adapters.source_mqtt_config import MqttOptions
 
 
 def test_a_plain_url_names_host_and_port() -> None:
