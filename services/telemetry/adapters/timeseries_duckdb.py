@@ -153,11 +153,25 @@ class DuckdbWriter:
         return unseen
 
     def _store_new_names(self) -> None:
+        # One INSERT from Arrow per table: executemany runs one statement per row (≈ 0.4 ms each, so a first
+        # batch from 1,000 new devices cost 0.4 s of CPU).
         if self.devices.added:
-            self.db.executemany("INSERT INTO ts_devices VALUES (?, ?, ?)", self.devices.added)
+            keys, organizations, devices = zip(*self.devices.added, strict=True)
+            names = pa.table(  # noqa: F841 - DuckDB reads Arrow tables by their variable's name
+                {
+                    "device_key": pa.array(keys, pa.int32()),
+                    "organization_id": pa.array(organizations, pa.string()),
+                    "device_id": pa.array(devices, pa.string()),
+                }
+            )
+            self.db.execute("INSERT INTO ts_devices SELECT device_key, organization_id, device_id FROM names")
             self.devices.added.clear()
         if self.metrics.added:
-            self.db.executemany("INSERT INTO ts_metrics VALUES (?, ?)", self.metrics.added)
+            metric_keys, metrics = zip(*self.metrics.added, strict=True)
+            metric_names = pa.table(  # noqa: F841 - read by name, as above
+                {"metric_key": pa.array(metric_keys, pa.int32()), "metric": pa.array(metrics, pa.string())}
+            )
+            self.db.execute("INSERT INTO ts_metrics SELECT metric_key, metric FROM metric_names")
             self.metrics.added.clear()
 
 
