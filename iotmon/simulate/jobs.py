@@ -97,10 +97,17 @@ class MqttJobLink:
         client.on_message = self._on_message
 
     def _forget(self, sock: Any) -> None:
-        self._loop.remove_reader(sock)
+        if self._watchable(sock):
+            self._loop.remove_reader(sock)
 
     def _stop_writing(self, sock: Any) -> None:
-        self._loop.remove_writer(sock)
+        if self._watchable(sock):
+            self._loop.remove_writer(sock)
+
+    def _watchable(self, sock: Any) -> bool:
+        # paho's Client.__del__ unregisters a socket it still holds, possibly already closed or after the
+        # loop closed (interpreter exit): there is nothing left to unregister then.
+        return not self._loop.is_closed() and sock.fileno() >= 0
 
     async def connect(self) -> None:
         self._connected.clear()
@@ -118,7 +125,12 @@ class MqttJobLink:
             self._housekeeping = None
         sock = self._client.socket()
         self._client.disconnect()
-        if sock is not None:  # the broker may not close first: stop watching the socket ourselves
+        if sock is None:
+            return
+        # Write the DISCONNECT now rather than leave it to the loop's writer: once it is out, paho closes the
+        # socket itself (through on_socket_close), so it holds no socket for Client.__del__ to unregister.
+        self._client.loop_write()
+        if self._client.socket() is not None:  # the write would block: stop watching the socket ourselves
             self._loop.remove_reader(sock)
             self._loop.remove_writer(sock)
 
