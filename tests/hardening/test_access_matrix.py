@@ -33,7 +33,6 @@ from tests.hardening.world import (
     Organization,
     World,
     export_request,
-    not_built_yet,
     now_ms,
     report_request,
 )
@@ -283,12 +282,6 @@ def test_every_route_is_classified(world: World) -> None:
 
 def _params() -> list[Any]:
     marks = {k: [pytest.mark.xfail(strict=True, reason=v)] for k, v in KNOWN_FAILURES.items()}
-    built = not not_built_yet("GetUsageReport")
-    marks["GET /analytics/usage"] = [
-        pytest.mark.xfail(
-            not built, strict=True, reason="analytics GetUsageReport is not implemented yet: 501 for every caller"
-        )
-    ]
     return [pytest.param(key, id=key, marks=marks.get(key, [])) for key in ROUTES]
 
 

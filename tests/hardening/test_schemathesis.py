@@ -28,7 +28,7 @@ from gateway.catalog import load_services
 from gateway.comments import load_comments
 from gateway.openapi import build_openapi
 from gateway.routes import build_routes
-from tests.hardening.world import Organization, World, not_built_yet
+from tests.hardening.world import Organization, World
 
 MIN_REQUESTS = 5_000
 # Examples per operation and mode; hypothesis stops earlier for operations with few distinct requests.
@@ -94,14 +94,6 @@ def _with_real_ids(org: Organization, case: Case, use_real: bool) -> Case:
 
 def _params() -> list[Any]:
     marks = {k: [pytest.mark.xfail(strict=True, reason=v)] for k, v in KNOWN_FAILURES.items()}
-    built = not not_built_yet("GetUsageReport")
-    marks["GET /analytics/usage"] = [
-        pytest.mark.xfail(
-            not built,
-            strict=True,
-            reason="analytics GetUsageReport is not implemented yet: 501 (a 5xx) for every request",
-        )
-    ]
     return [pytest.param(label, id=label, marks=marks.get(label, [])) for label in OPERATIONS]
 
 
