@@ -1,4 +1,5 @@
-"""Every CounterStore adapter behind one fixture: memory, SQLite and PostgreSQL (a schema per test)."""
+"""Every CounterStore adapter behind one fixture: memory, SQLite, PostgreSQL (a schema per test) and DynamoDB
+(moto, a table per test)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 from services.analytics.adapters.store_memory import InMemoryCounterStore
 from services.analytics.adapters.store_sqlite import SqliteCounterStore
 from services.analytics.ports import CounterStore
+from tests.support.dynamodb import moto_dynamodb, unique_name
 from tests.support.postgres import POSTGRES_DSN, drop_schema, new_schema
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", pytest.param("dynamodb", marks=pytest.mark.needs_server)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CounterStore]:
     opened: CounterStore
     schema = None
@@ -21,6 +23,14 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         opened = InMemoryCounterStore()
     elif request.param == "sqlite":
         opened = SqliteCounterStore(tmp_path / "analytics.db")
+    elif request.param == "dynamodb":
+        from services.analytics.adapters.store_dynamodb import DynamoDbCounterStore
+
+        async with moto_dynamodb(request) as client:
+            dynamodb = DynamoDbCounterStore(client, unique_name("analytics"))
+            await dynamodb.ensure_table()
+            yield dynamodb
+        return
     else:
         from services.analytics.adapters.store_postgres import PostgresCounterStore
 
