@@ -155,3 +155,37 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/*
+A pod's own env with the Prometheus exporter's settings added when observability.prometheus is enabled
+(the pod's own entries win): (dict "root" $ "env" $ownEnv) → YAML of the merged dict.
+*/}}
+{{- define "iotmon.metricsEnv" -}}
+{{- $env := deepCopy (.env | default dict) -}}
+{{- $prometheus := .root.Values.observability.prometheus -}}
+{{- if $prometheus.enabled -}}
+{{- $_ := set $env "OTEL_METRICS_EXPORTER" (get $env "OTEL_METRICS_EXPORTER" | default "prometheus") -}}
+{{- $_ := set $env "OTEL_EXPORTER_PROMETHEUS_HOST" (get $env "OTEL_EXPORTER_PROMETHEUS_HOST" | default "0.0.0.0") -}}
+{{- $_ := set $env "OTEL_EXPORTER_PROMETHEUS_PORT" (get $env "OTEL_EXPORTER_PROMETHEUS_PORT" | default (toString $prometheus.port)) -}}
+{{- end -}}
+{{- toYaml $env -}}
+{{- end -}}
+
+{{/* The prometheus.io/* pod annotations, when metrics are on and annotations wanted. */}}
+{{- define "iotmon.metricsAnnotations" -}}
+{{- $prometheus := .Values.observability.prometheus -}}
+{{- if and $prometheus.enabled $prometheus.annotations -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ $prometheus.port | toString | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+{{- end -}}
+
+{{/* The container port the metrics are scraped on, when metrics are on. */}}
+{{- define "iotmon.metricsPort" -}}
+{{- if .Values.observability.prometheus.enabled -}}
+- name: metrics
+  containerPort: {{ .Values.observability.prometheus.port }}
+  protocol: TCP
+{{- end -}}
+{{- end -}}
