@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from services.analytics.adapters.jobs_memory import InMemoryJobStore
 from services.analytics.adapters.jobs_sqlite import SqliteJobStore
 from services.analytics.adapters.report_render import ReportRenderer
@@ -19,6 +21,7 @@ from services.analytics.domain.requests import ExportSpec
 from services.analytics.ports import DeviceSnapshot, JobQueue, JobStore, ReadingBatch
 from services.runtime.objects import ObjectStore, ObjectStoreSettings, open_object_store
 from services.runtime.settings import RuntimeSettings
+from tests.support.dynamodb import moto_dynamodb, unique_name
 from tests.support.postgres import POSTGRES_DSN, drop_schema, new_schema
 
 HOUR_MS = 3_600_000
@@ -26,9 +29,19 @@ GATEWAY = "http://gateway.test"
 
 
 @asynccontextmanager
-async def job_store(kind: str, tmp_path: Path) -> AsyncIterator[JobStore]:
+async def job_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None) -> AsyncIterator[JobStore]:
+    """`request` reaches the session's moto server for kind "dynamodb"."""
     opened: JobStore
     schema = None
+    if kind == "dynamodb":
+        assert request is not None, "DynamoDB needs the test's request for the moto server"
+        from services.analytics.adapters.jobs_dynamodb import DynamoDbJobStore
+
+        async with moto_dynamodb(request) as client:
+            dynamodb = DynamoDbJobStore(client, unique_name("analytics-jobs"))
+            await dynamodb.ensure_table()
+            yield dynamodb
+        return
     if kind == "memory":
         opened = InMemoryJobStore()
     elif kind == "sqlite":

@@ -46,7 +46,12 @@ from tests.support.servers import require_server
 
 USER = Caller("user-1", "org-1", Role.VIEWER)
 OCTOBER = {"startDate": "2025-10-01", "endDate": "2025-10-31"}
-STORES = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.needs_server)]
+STORES = [
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.needs_server),
+    pytest.param("dynamodb", marks=pytest.mark.needs_server),
+]
 
 
 def queued(job_id: str, created_at_ms: int = 1000) -> Job:
@@ -65,8 +70,10 @@ def queued(job_id: str, created_at_ms: int = 1000) -> Job:
 
 
 @pytest.mark.parametrize("kind", STORES)
-async def test_a_job_is_claimed_once_and_only_its_attempt_finishes_it(kind: str, tmp_path: Path) -> None:
-    async with job_store(kind, tmp_path) as jobs:
+async def test_a_job_is_claimed_once_and_only_its_attempt_finishes_it(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with job_store(kind, tmp_path, request) as jobs:
         await jobs.add(queued("r-1"))
         assert await jobs.count_waiting(JobKind.REPORT) == 1
         assert await jobs.count_waiting(JobKind.EXPORT) == 0
@@ -97,8 +104,10 @@ async def test_a_job_is_claimed_once_and_only_its_attempt_finishes_it(kind: str,
 
 
 @pytest.mark.parametrize("kind", STORES)
-async def test_stale_jobs_are_expired_leases_and_old_queued_ones(kind: str, tmp_path: Path) -> None:
-    async with job_store(kind, tmp_path) as jobs:
+async def test_stale_jobs_are_expired_leases_and_old_queued_ones(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    async with job_store(kind, tmp_path, request) as jobs:
         await jobs.add(queued("old", created_at_ms=1000))
         await jobs.add(queued("new", created_at_ms=9000))
         await jobs.add(queued("running", created_at_ms=500))
