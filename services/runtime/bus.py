@@ -163,6 +163,12 @@ class InProcessBus:
         broadcast, groups = self._route(routing_key)
         return bool(broadcast or groups)
 
+    def spreads_partitions(self, routing_key: str) -> bool:
+        """Whether an event's partition key decides who receives it: only when a partitioned group has several
+        members. Otherwise a publisher may put what belongs to every partition in one event."""
+        _, groups = self._route(routing_key)
+        return any(key[2] and len(members) > 1 for key, members in groups)
+
     async def publish(self, routing_key: str, event: Message, *, partition_key: str | None = None) -> None:
         payload = event.SerializeToString()
         partition = partition_of(partition_key, self._partitions) if partition_key is not None else 0

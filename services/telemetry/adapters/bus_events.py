@@ -4,9 +4,11 @@ A batch can hold readings of several organizations; each event carries one organ
 alert evaluator keeps per-device state in the replica that owns the device's partition (services/runtime/
 bus.py), so a batch becomes one ReadingsStored event per (organization, partition of the device id), published
 with one of its device ids as partition key: all readings of a device reach the same replica, in order.
-AnomalyDetected is keyed by its device likewise. Building ReadingsStored costs about as much per reading as
-validating one (protobuf maps are slow to fill from Python), so when the bus can tell that nobody receives
-the event (the in-process bus of `iotmon up` before any consumer subscribes), it is not built at all.
+AnomalyDetected is keyed by its device likewise. When the bus can tell that no partitioned group has several
+members (the in-process bus of `iotmon up`), the partition decides nothing and a batch is one event per
+organization: each event costs every consumer a transaction or so. Building ReadingsStored costs about as much
+per reading as validating one (protobuf maps are slow to fill from Python), so when the bus can tell that
+nobody receives the event (the in-process bus of `iotmon up` before any consumer subscribes), it is not built.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class KnowsPartitions(Protocol):
     def partitions(self) -> int: ...
 
 
+@runtime_checkable
+class KnowsPartitionSpread(Protocol):
+    def spreads_partitions(self, routing_key: str) -> bool: ...
+
+
 class BusTelemetryEvents:
     def __init__(self, bus: EventPublisher):
         self._bus = bus
@@ -47,10 +54,16 @@ class BusTelemetryEvents:
         if isinstance(bus, KnowsSubscribers) and not bus.has_subscribers(READINGS_STORED):
             return
         partitions = self._partitions
+        if partitions > 1 and isinstance(bus, KnowsPartitionSpread) and not bus.spreads_partitions(READINGS_STORED):
+            partitions = 1  # every receiver gets every partition: one event per organization
         groups: dict[tuple[str, int], list[Reading]] = {}
-        for reading in readings:
-            key = (reading.organization_id, partition_of(reading.device_id, partitions))
-            groups.setdefault(key, []).append(reading)
+        if partitions == 1:
+            for reading in readings:
+                groups.setdefault((reading.organization_id, 0), []).append(reading)
+        else:
+            for reading in readings:
+                key = (reading.organization_id, partition_of(reading.device_id, partitions))
+                groups.setdefault(key, []).append(reading)
         # One random event id per organization, suffixed by partition: new_id takes ≈ 25 µs, event_meta as much.
         metas = {organization_id: event_meta(organization_id) for organization_id in {org for org, _ in groups}}
         await asyncio.gather(*(self._publish_stored(metas[org], part, own) for (org, part), own in groups.items()))
