@@ -16,7 +16,7 @@ import time
 from typing import Literal
 
 from iot.analytics.v1 import analytics_pb2, analytics_pb2_grpc
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.analytics.adapters.consumers import subscribe
@@ -56,10 +56,18 @@ DAY_MS = 86_400_000
 class AnalyticsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IOTMON_ANALYTICS_", extra="ignore")
 
-    # sqlite keeps data_dir/analytics.db; memory forgets everything on restart (tests, demos).
-    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    # sqlite keeps data_dir/analytics.db; memory forgets everything on restart (tests, demos); dynamodb: the
+    # counters and the report/export jobs in tables <prefix>counters and <prefix>jobs.
+    store: Literal["sqlite", "postgres", "dynamodb", "memory"] = "sqlite"
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     postgres_schema: str | None = None
+    dynamodb_table_prefix: str = "iotmon-analytics-"
+    dynamodb_create_tables: bool = True
+    aws_region: str | None = None
+    # For moto or LocalStack; None: the region's AWS endpoint.
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("IOTMON_ANALYTICS_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
     reconcile_interval_seconds: float = Field(
         default=3600, ge=0, description="an organization's counters are reconciled when older than this on a read"
     )
@@ -171,6 +179,15 @@ async def _job_store(ctx: BuildContext, settings: AnalyticsSettings) -> JobStore
         from services.analytics.adapters.jobs_postgres import PostgresJobStore
 
         jobs = await PostgresJobStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.analytics.adapters.jobs_dynamodb import DynamoDbJobStore
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+        dynamodb_jobs = DynamoDbJobStore(client, f"{settings.dynamodb_table_prefix}jobs")
+        if settings.dynamodb_create_tables:
+            await dynamodb_jobs.ensure_table()
+        jobs = dynamodb_jobs
     else:
         jobs = SqliteJobStore(ctx.settings.data_dir / SQLITE_FILE)
     ctx.resources.push_async_callback(jobs.close)
@@ -185,6 +202,15 @@ async def _store(ctx: BuildContext, settings: AnalyticsSettings) -> CounterStore
         from services.analytics.adapters.store_postgres import PostgresCounterStore
 
         store = await PostgresCounterStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.analytics.adapters.store_dynamodb import DynamoDbCounterStore
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+        counters = DynamoDbCounterStore(client, f"{settings.dynamodb_table_prefix}counters")
+        if settings.dynamodb_create_tables:
+            await counters.ensure_table()
+        store = counters
     else:
         store = SqliteCounterStore(ctx.settings.data_dir / SQLITE_FILE)
     ctx.resources.push_async_callback(store.close)

@@ -66,10 +66,15 @@ class RolloutStore(DeploymentStore, Leases, Protocol):
 class FirmwareSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IOTMON_FIRMWARE_", extra="ignore")
 
-    # sqlite keeps data_dir/firmware.db (shared with the rollout's tables); memory forgets on restart.
-    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    # sqlite keeps data_dir/firmware.db (shared with the rollout's tables); memory forgets on restart;
+    # dynamodb: tables <prefix>catalog and <prefix>rollout (region and endpoint as for S3).
+    store: Literal["sqlite", "postgres", "dynamodb", "memory"] = "sqlite"
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     postgres_schema: str | None = None
+    dynamodb_table_prefix: str = "iotmon-firmware-"
+    dynamodb_create_tables: bool = True
+    # DynamoDB has no clock: a lease is taken over once the taker's clock is this far past its expiry.
+    dynamodb_lease_skew_seconds: float = Field(default=1, ge=0)
     # fs: data_dir/objects behind the gateway's /objects endpoints; s3: a bucket (presigned POST).
     object_store: Literal["fs", "s3"] = "fs"
     bucket: str = "iotmon-firmware"
@@ -174,6 +179,20 @@ async def _deployment_store(ctx: BuildContext, settings: FirmwareSettings, clock
         from services.firmware.adapters.rollout_postgres import PostgresDeploymentStore
 
         store = await PostgresDeploymentStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.firmware.adapters.rollout_dynamodb import DynamoDbDeploymentStore
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.region)
+        dynamodb = DynamoDbDeploymentStore(
+            client,
+            f"{settings.dynamodb_table_prefix}rollout",
+            clock=clock,
+            skew_tolerance_seconds=settings.dynamodb_lease_skew_seconds,
+        )
+        if settings.dynamodb_create_tables:
+            await dynamodb.ensure_table()
+        store = dynamodb
     else:
         store = SqliteDeploymentStore(ctx.settings.data_dir / SQLITE_FILE)
     ctx.resources.push_async_callback(store.close)
@@ -244,6 +263,15 @@ async def _store(ctx: BuildContext, settings: FirmwareSettings) -> FirmwareStore
         from services.firmware.adapters.catalog_postgres import PostgresFirmwareStore
 
         store = await PostgresFirmwareStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.firmware.adapters.catalog_dynamodb import DynamoDbFirmwareStore
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.region)
+        catalog = DynamoDbFirmwareStore(client, f"{settings.dynamodb_table_prefix}catalog")
+        if settings.dynamodb_create_tables:
+            await catalog.ensure_table()
+        store = catalog
     else:
         store = SqliteFirmwareStore(ctx.settings.data_dir / SQLITE_FILE)
     ctx.resources.push_async_callback(store.close)
