@@ -35,7 +35,7 @@ import orjson
 from iot.telemetry.v1 import telemetry_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import iotmon_bin, process
+from _harness import UNLIMITED, iotmon_bin, process
 
 BATCH = 500
 TARGET = 100_000
@@ -216,7 +216,7 @@ class ServerCpu:
 @contextmanager
 def mesh(data_dir: Path, store: str) -> Iterator[tuple[str, dict[str, str], int]]:
     """`iotmon up --port 0` as bench/_harness.py starts it, also yielding its process id."""
-    env = os.environ | {"IOTMON_DATA_DIR": str(data_dir), "IOTMON_TELEMETRY_STORE": store}
+    env = os.environ | UNLIMITED | {"IOTMON_DATA_DIR": str(data_dir), "IOTMON_TELEMETRY_STORE": store}
     args = [iotmon_bin(), "up", "--port", "0", "--data-dir", str(data_dir)]
     with process(args, stdout=subprocess.PIPE, env=env) as proc:
         banner: dict[str, str] = {}

@@ -253,11 +253,7 @@ ROUTES: dict[str, Route] = {
 
 # Routes whose owner has not built them yet or that break the matrix today: the test is expected to fail
 # with this reason (strict, so it must be taken out once the route behaves).
-KNOWN_FAILURES: dict[str, str] = {
-    "POST /firmware/devices/{deviceId}/jobs/{jobId}": (
-        "firmware UpdateJobExecution has no role check: a viewer's report moves the job (and the rollout)"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 WATCH_PATHS = {
     "device": "/devices/{device}",

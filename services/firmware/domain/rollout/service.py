@@ -214,6 +214,8 @@ class RolloutService:
 
     async def update_job(self, caller: Caller, command: UpdateJob) -> Job:
         """A device's report over HTTP: 404 for a job it does not have, 409 when the report cannot apply."""
+        # A report moves the rollout: devices report with an operator (or service) token, never a viewer's.
+        caller.require(Role.OPERATOR, "report on a firmware job")
         try:
             status = JobStatus(command.status.strip().upper())
         except ValueError:
