@@ -1,5 +1,5 @@
-"""The chart can put alerting, notification and telemetry dead letters on DynamoDB by values alone, and the
-variables it renders are the ones the services' settings read."""
+"""The chart can put alerting, notification, telemetry dead letters, firmware and analytics on DynamoDB by
+values alone, and the variables it renders are the ones the services' settings read."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from services.alerting.bootstrap import AlertingSettings
+from services.analytics.bootstrap import AnalyticsSettings
+from services.firmware.bootstrap import FirmwareSettings
 from services.notification.bootstrap import NotificationSettings
 from services.telemetry.bootstrap import TelemetrySettings
 from tests.deploy.conftest import of_kind
@@ -17,6 +19,8 @@ ON_DYNAMODB = {
     "services.alerting.env.IOTMON_ALERTING_STORE": "dynamodb",
     "services.notification.env.IOTMON_NOTIFICATION_STORE": "dynamodb",
     "services.telemetry.env.IOTMON_TELEMETRY_DLQ": "dynamodb",
+    "services.firmware.env.IOTMON_FIRMWARE_STORE": "dynamodb",
+    "services.analytics.env.IOTMON_ANALYTICS_STORE": "dynamodb",
 }
 
 
@@ -30,6 +34,14 @@ def test_defaults_keep_postgres_and_name_the_tables(render) -> None:
     assert alerting["IOTMON_ALERTING_STORE"] == "postgres"
     assert alerting["IOTMON_ALERTING_DYNAMODB_TABLE_PREFIX"] == "iotmon-alerting-"
     assert "IOTMON_TELEMETRY_DLQ" not in env_of(deployments[f"{RELEASE}-telemetry"])
+    firmware = env_of(deployments[f"{RELEASE}-firmware"])
+    assert (firmware["IOTMON_FIRMWARE_STORE"], firmware["IOTMON_FIRMWARE_DYNAMODB_TABLE_PREFIX"]) == (
+        "postgres",
+        "iotmon-firmware-",
+    )
+    analytics = env_of(deployments[f"{RELEASE}-analytics"])
+    assert "IOTMON_ANALYTICS_STORE" not in analytics
+    assert analytics["IOTMON_ANALYTICS_DYNAMODB_TABLE_PREFIX"] == "iotmon-analytics-"
 
 
 def test_values_select_dynamodb_and_the_settings_read_it(render, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +69,18 @@ def test_values_select_dynamodb_and_the_settings_read_it(render, monkeypatch: py
     assert (telemetry.dlq, telemetry.dlq_dynamodb_table, telemetry.dlq_dynamodb_create_table) == (
         "dynamodb",
         "iotmon-telemetry-dead-letters",
+        False,
+    )
+    firmware: FirmwareSettings = settings_of("firmware", FirmwareSettings)
+    assert (firmware.store, firmware.dynamodb_table_prefix, firmware.dynamodb_create_tables) == (
+        "dynamodb",
+        "iotmon-firmware-",
+        False,
+    )
+    analytics: AnalyticsSettings = settings_of("analytics", AnalyticsSettings)
+    assert (analytics.store, analytics.dynamodb_table_prefix, analytics.dynamodb_create_tables) == (
+        "dynamodb",
+        "iotmon-analytics-",
         False,
     )
     # The region comes from the aws backend, which also gives these pods the IRSA role's credentials.
