@@ -57,7 +57,7 @@ class AnalyticsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IOTMON_ANALYTICS_", extra="ignore")
 
     # sqlite keeps data_dir/analytics.db; memory forgets everything on restart (tests, demos); dynamodb: the
-    # counters and the report/export jobs in tables <prefix>counters and <prefix>jobs.
+    # counters, the report/export jobs and usage in tables <prefix>counters, <prefix>jobs and <prefix>usage.
     store: Literal["sqlite", "postgres", "dynamodb", "memory"] = "sqlite"
     postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     postgres_schema: str | None = None
@@ -161,6 +161,15 @@ async def _usage(ctx: BuildContext, settings: AnalyticsSettings) -> UsageReports
         from services.analytics.adapters.usage_postgres import PostgresUsageStore
 
         usage_store = await PostgresUsageStore.open(settings.postgres_dsn, schema=settings.postgres_schema)
+    elif settings.store == "dynamodb":
+        from services.analytics.adapters.usage_dynamodb import DynamoDbUsageStore
+        from services.runtime.dynamodb import open_dynamodb
+
+        client = await open_dynamodb(ctx.resources, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
+        dynamodb_usage = DynamoDbUsageStore(client, f"{settings.dynamodb_table_prefix}usage")
+        if settings.dynamodb_create_tables:
+            await dynamodb_usage.ensure_table()
+        usage_store = dynamodb_usage
     else:
         usage_store = SqliteUsageStore(ctx.settings.data_dir / SQLITE_FILE)
     ctx.resources.push_async_callback(usage_store.close)

@@ -117,13 +117,8 @@ class DynamoDbCounterStore:
         return {item["sk"]["S"].removeprefix("alert#") for item in found if item["active"]["BOOL"]}
 
     async def add_volume(self, event_id: str, organization_id: str, bytes_by_day: Mapping[str, int]) -> bool:
-        marker: Any = {
-            "Put": {
-                "TableName": self._table,
-                "Item": _event_key(event_id) | {"at_ms": _n(_now_ms()), "seen_shard": _s(_shard(event_id))},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        marker = seen_marker(event_id)
+        marker["Put"]["TableName"] = self._table
         adds: list[Any] = [
             {
                 "Update": {
@@ -179,28 +174,7 @@ class DynamoDbCounterStore:
         )
 
     async def forget_events_before(self, at_ms: int) -> int:
-        forgotten = 0
-        for shard in range(SEEN_SHARDS):
-            request = {
-                "TableName": self._table,
-                "IndexName": SEEN,
-                "KeyConditionExpression": "seen_shard = :shard AND at_ms < :before",
-                "ExpressionAttributeValues": {":shard": _s(f"seen#{shard}"), ":before": _n(at_ms)},
-            }
-            async for item in query_items(self._client, request):
-                # Conditional on its time: an id counted again since (forgotten, then re-added) stays.
-                try:
-                    await self._client.delete_item(
-                        TableName=self._table,
-                        Key={"pk": item["pk"], "sk": item["sk"]},
-                        ConditionExpression="at_ms < :before",
-                        ExpressionAttributeValues={":before": _n(at_ms)},
-                    )
-                    forgotten += 1
-                except ClientError as error:
-                    if error_code(error) != CONDITION_FAILED:
-                        raise
-        return forgotten
+        return await forget_seen_before(self._client, self._table, at_ms)
 
     async def _apply_device(self, fact: DeviceFact) -> bool:
         """Apply one fact; False when it changed nothing (older than what is stored)."""
@@ -316,6 +290,42 @@ class DynamoDbCounterStore:
         reply = await self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         item: dict[str, Any] | None = reply.get("Item")
         return item
+
+
+def seen_marker(event_id: str) -> Any:
+    """A Put of the event id's marker, refused when the id was counted before (goes in its transaction)."""
+    return {
+        "Put": {
+            "Item": _event_key(event_id) | {"at_ms": _n(_now_ms()), "seen_shard": _s(_shard(event_id))},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+async def forget_seen_before(client: DynamoDBClient, table: str, at_ms: int) -> int:
+    """Delete the event markers of `table` older than `at_ms`, found through the `seen` index; how many."""
+    forgotten = 0
+    for shard in range(SEEN_SHARDS):
+        request = {
+            "TableName": table,
+            "IndexName": SEEN,
+            "KeyConditionExpression": "seen_shard = :shard AND at_ms < :before",
+            "ExpressionAttributeValues": {":shard": _s(f"seen#{shard}"), ":before": _n(at_ms)},
+        }
+        async for item in query_items(client, request):
+            # Conditional on its time: an id counted again since (forgotten, then re-added) stays.
+            try:
+                await client.delete_item(
+                    TableName=table,
+                    Key={"pk": item["pk"], "sk": item["sk"]},
+                    ConditionExpression="at_ms < :before",
+                    ExpressionAttributeValues={":before": _n(at_ms)},
+                )
+                forgotten += 1
+            except ClientError as error:
+                if error_code(error) != CONDITION_FAILED:
+                    raise
+    return forgotten
 
 
 def _s(value: str) -> Any:

@@ -1,5 +1,5 @@
-"""IOTMON_ANALYTICS_STORE=dynamodb for real: the bootstrap creates the counters and jobs tables on moto, and a
-device event from the bus lands in the counters table."""
+"""IOTMON_ANALYTICS_STORE=dynamodb for real: the bootstrap creates the counters, jobs and usage tables on
+moto, a device event from the bus lands in the counters table, and nothing is kept in the data directory."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ async def test_a_registered_device_is_counted_in_dynamodb(request: pytest.Fixtur
     try:
         async with moto_dynamodb(request) as client, ctx.resources:
             await build(ctx, settings)
-            assert {f"{prefix}counters", f"{prefix}jobs"} <= set((await client.list_tables())["TableNames"])
+            tables = set((await client.list_tables())["TableNames"])
+            assert {f"{prefix}counters", f"{prefix}jobs", f"{prefix}usage"} <= tables
             meta = common_pb2.EventMeta(event_id="e1", organization_id="org-1")
             meta.occurred_at.FromMilliseconds(1_763_114_400_000)
             device = device_pb2.Device(device_id="d1", status="online", organization_id="org-1")
@@ -45,5 +46,6 @@ async def test_a_registered_device_is_counted_in_dynamodb(request: pytest.Fixtur
             counters = DynamoDbCounterStore(client, f"{prefix}counters")
             assert await counters.live_device_ids("org-1") == {"d1"}
             assert (await counters.numbers("org-1", "2025-11-14")).counters.get("device:online") == 1
+        assert not (tmp_path / "data" / "analytics.db").exists()
     finally:
         await bus.close()

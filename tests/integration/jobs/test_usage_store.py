@@ -1,6 +1,6 @@
-"""One contract for every UsageStore (§6.4): memory, SQLite and PostgreSQL. Events count once by id (also when
-two stores share the database, as replicas do), devices count once per month, organizations are listed per
-month, and reports are stored, replaced and read back."""
+"""One contract for every UsageStore (§6.4): memory, SQLite, PostgreSQL and DynamoDB (moto). Events count once
+by id (also when two stores share the database, as replicas do), devices count once per month, organizations
+are listed per month, and reports are stored, replaced and read back."""
 
 from __future__ import annotations
 
@@ -15,10 +15,18 @@ from services.analytics.adapters.usage_postgres import PostgresUsageStore
 from services.analytics.adapters.usage_sqlite import SqliteUsageStore
 from services.analytics.domain.usage import MonthReadings, MonthUsage, UsageReport
 from services.analytics.usage_ports import UsageStore
+from tests.support.dynamodb import moto_dynamodb, unique_name
 from tests.support.postgres import POSTGRES_DSN, scratch_schema
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.needs_server)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.needs_server),
+        pytest.param("dynamodb", marks=pytest.mark.needs_server),
+    ]
+)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageStore]:
     if request.param == "memory":
         yield InMemoryUsageStore()
@@ -26,6 +34,13 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         sqlite = SqliteUsageStore(tmp_path / "analytics.db")
         yield sqlite
         await sqlite.close()
+    elif request.param == "dynamodb":
+        from services.analytics.adapters.usage_dynamodb import DynamoDbUsageStore
+
+        async with moto_dynamodb(request) as client:
+            dynamodb = DynamoDbUsageStore(client, unique_name("usage"))
+            await dynamodb.ensure_table()
+            yield dynamodb
     else:
         async with scratch_schema("usage") as schema:
             postgres = await PostgresUsageStore.open(POSTGRES_DSN, schema=schema)
