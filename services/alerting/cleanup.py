@@ -16,43 +16,20 @@ Nothing is deleted that a verified file does not hold; a rerun after a kill rewr
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 from services.alerting.adapters.archive_jsonl import CONTENT_TYPE, encode, lines_by_id, merged
 from services.alerting.domain.archive import ArchiveBatch, batches, cleanup_cutoff_ms, day_text
 from services.alerting.ports import AlertStore
-from services.kernel.errors import DomainError, ErrorKind
+from services.runtime.jobs import ArchiveNotVerified, JobStep, read_object, wall_clock_ms, write_verified
 from services.runtime.objects import ObjectStore
+
+__all__ = ["ArchiveNotVerified", "JobStep", "ResolvedAlertsArchive", "ResolvedAlertsCleanup"]
 
 log = logging.getLogger("iotmon.alerting.cleanup")
 
 BATCH = 500
-
-
-class ArchiveNotVerified(DomainError):
-    kind = ErrorKind.INTERNAL
-    default_reason = "ARCHIVE_NOT_VERIFIED"
-
-
-@dataclass
-class JobStep:
-    stage: str
-    done: int
-    total: int
-    counters: dict[str, float] = field(default_factory=dict)
-    finished: bool = False
-
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 class ResolvedAlertsArchive:
@@ -61,7 +38,7 @@ class ResolvedAlertsArchive:
         store: AlertStore,
         objects: ObjectStore,
         older_than_days: float,
-        now_ms: Callable[[], int] = _wall_clock_ms,
+        now_ms: Callable[[], int] = wall_clock_ms,
         batch: int = BATCH,
     ):
         self._store = store
@@ -98,27 +75,20 @@ class ResolvedAlertsArchive:
 
     async def _write_verified(self, part: ArchiveBatch) -> None:
         key = part.key
-        existing = lines_by_id(await self._read(key)) if await self._objects.exists(key) else {}
+        existing = lines_by_id(await read_object(self._objects, key)) if await self._objects.exists(key) else {}
         lines = merged(existing, part.alerts)
-        data = encode(lines)
-        meant = hashlib.sha256(data).hexdigest()
-        written = await self._objects.write(key, _once(data), content_type=CONTENT_TYPE)
-        stored = await self._read(key)
-        problems = []
-        if written.sha256 != meant or hashlib.sha256(stored).hexdigest() != meant:
-            problems.append("bytes differ from what was written")
-        else:
+
+        def problems_in(stored: bytes) -> list[str]:
+            problems = []
             back = lines_by_id(stored)
             if len(back) != len(lines) or stored.count(b"\n") != len(lines):
                 problems.append(f"{len(back)} alerts read back, {len(lines)} written")
             missing = set(part.alert_ids) - back.keys()
             if missing:
                 problems.append(f"{len(missing)} alerts of the batch missing")
-        if problems:
-            raise ArchiveNotVerified(f"archive {key} failed verification: {'; '.join(problems)}; nothing deleted")
+            return problems
 
-    async def _read(self, key: str) -> bytes:
-        return b"".join([chunk async for chunk in self._objects.read(key)])
+        await write_verified(self._objects, key, encode(lines), content_type=CONTENT_TYPE, problems_in=problems_in)
 
 
 class ResolvedAlertsCleanup:

@@ -15,43 +15,20 @@ deletes them. Nothing is ever deleted before a verified file holds it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs
 
-from services.kernel.errors import DomainError, ErrorKind
+from services.runtime.jobs import ArchiveNotVerified, JobStep, read_object, wall_clock_ms, write_verified
 from services.runtime.objects import ObjectStore
 from services.telemetry.adapters.archive_parquet import CONTENT_TYPE, content_digest, decode, encode, holds_all, union
 from services.telemetry.domain.archive import DayPartition, archive_cutoff_ms, archive_key, day_text
 from services.telemetry.ports import TimeSeriesStore
 
+__all__ = ["ArchiveNotVerified", "JobStep", "ReadingsArchival"]
+
 log = logging.getLogger("iotmon.telemetry.archival")
-
-
-class ArchiveNotVerified(DomainError):
-    kind = ErrorKind.INTERNAL
-    default_reason = "ARCHIVE_NOT_VERIFIED"
-
-
-@dataclass
-class JobStep:
-    stage: str
-    done: int
-    total: int
-    counters: dict[str, float] = field(default_factory=dict)
-    finished: bool = False
-
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 class ReadingsArchival:
@@ -60,7 +37,7 @@ class ReadingsArchival:
         store: TimeSeriesStore,
         objects: ObjectStore,
         retention_days: float,
-        now_ms: Callable[[], int] = _wall_clock_ms,
+        now_ms: Callable[[], int] = wall_clock_ms,
     ):
         self._store = store
         self._objects = objects
@@ -97,26 +74,17 @@ class ReadingsArchival:
         return written, fresh.num_rows, deleted
 
     async def _write_verified(self, key: str, table: pa.Table) -> None:
-        data = encode(table)
-        meant = hashlib.sha256(data).hexdigest()
-        written = await self._objects.write(key, _once(data), content_type=CONTENT_TYPE)
-        stored = await self._read_bytes(key)
-        problems = []
-        if written.sha256 != meant or hashlib.sha256(stored).hexdigest() != meant:
-            problems.append("bytes differ from what was written")
-        else:
+        def problems_in(stored: bytes) -> list[str]:
             back = decode(stored)
             if back.num_rows != table.num_rows:
-                problems.append(f"{back.num_rows} rows read back, {table.num_rows} written")
-            elif content_digest(back) != content_digest(table):
-                problems.append("rows read back differ from the rows written")
-        if problems:
-            raise ArchiveNotVerified(f"archive {key} failed verification: {'; '.join(problems)}; nothing deleted")
+                return [f"{back.num_rows} rows read back, {table.num_rows} written"]
+            if content_digest(back) != content_digest(table):
+                return ["rows read back differ from the rows written"]
+            return []
+
+        await write_verified(self._objects, key, encode(table), content_type=CONTENT_TYPE, problems_in=problems_in)
 
     async def _read(self, key: str) -> pa.Table | None:
         if not await self._objects.exists(key):
             return None
-        return decode(await self._read_bytes(key))
-
-    async def _read_bytes(self, key: str) -> bytes:
-        return b"".join([chunk async for chunk in self._objects.read(key)])
+        return decode(await read_object(self._objects, key))
