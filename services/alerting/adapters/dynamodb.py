@@ -20,18 +20,18 @@ from services.alerting.domain.rules import Rule
 from services.kernel.pagination import Page, PageRequest
 from services.runtime.dynamodb import (
     CONDITION_FAILED,
+    REFUSED,
     cancellation_codes,
     count_items,
     ensure_table,
     error_code,
     query_items,
     transact_retrying_conflicts,
+    transact_unless_refused,
 )
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
-
-REFUSED = "ConditionalCheckFailed"
 
 
 class DynamoDbAlertingStore:
@@ -104,13 +104,7 @@ class DynamoDbAlertingStore:
             }
         }
         put: Any = {"Put": {"TableName": self._alerts, "Item": items.alert_item(alert), "ConditionExpression": _ABSENT}}
-        try:
-            await transact_retrying_conflicts(self._client, [guard, put])
-        except ClientError as error:
-            if REFUSED in cancellation_codes(error):
-                return False
-            raise
-        return True
+        return await transact_unless_refused(self._client, [guard, put])
 
     async def get_alert(self, organization_id: str, alert_id: str) -> Alert | None:
         reply = await self._client.get_item(TableName=self._alerts, Key=items.alert_key(alert_id), ConsistentRead=True)

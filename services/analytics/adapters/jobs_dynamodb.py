@@ -15,7 +15,15 @@ from botocore.exceptions import ClientError
 
 from services.analytics.adapters.jobs_rows import COLUMNS, job_of, job_values
 from services.analytics.domain.jobs import Job, JobKind, JobStatus
-from services.runtime.dynamodb import CONDITION_FAILED, count_items, ensure_table, error_code, query_items
+from services.runtime.dynamodb import (
+    CONDITION_FAILED,
+    Index,
+    count_items,
+    define_table,
+    ensure_table,
+    error_code,
+    query_items,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
@@ -31,24 +39,7 @@ _HELD = "#attempt = :attempt AND #status = :running"
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    return {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "waiting_kind", "created_key")
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": WAITING,
-                "KeySchema": [
-                    {"AttributeName": "waiting_kind", "KeyType": "HASH"},
-                    {"AttributeName": "created_key", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    return define_table(table, indexes=[Index(WAITING, "waiting_kind", "created_key")])
 
 
 class DynamoDbJobStore:

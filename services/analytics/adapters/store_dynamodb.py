@@ -41,46 +41,27 @@ from services.analytics.domain.facts import (
 )
 from services.runtime.dynamodb import (
     CONDITION_FAILED,
-    cancellation_codes,
+    Index,
+    define_table,
     ensure_table,
     error_code,
+    put_items,
     query_items,
-    transact_retrying_conflicts,
+    transact_unless_refused,
 )
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
 
-REFUSED = "ConditionalCheckFailed"
 SEEN = "seen"
 SEEN_SHARDS = 8
-BATCH_WRITE_LIMIT = 25
+SEEN_INDEX = Index(SEEN, "seen_shard", "at_ms", "KEYS_ONLY")
 _COUNTERS = "counters"
 _NOT_COUNTERS = frozenset({"pk", "sk", "version"})
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    return {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "seen_shard", "AttributeType": "S"},
-            {"AttributeName": "at_ms", "AttributeType": "N"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": SEEN,
-                "KeySchema": [
-                    {"AttributeName": "seen_shard", "KeyType": "HASH"},
-                    {"AttributeName": "at_ms", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    return define_table(table, range_key="sk", indexes=[SEEN_INDEX], numbers=frozenset({"at_ms"}))
 
 
 class DynamoDbCounterStore:
@@ -131,21 +112,11 @@ class DynamoDbCounterStore:
             }
             for day, n in bytes_by_day.items()
         ]
-        try:
-            await transact_retrying_conflicts(self._client, [marker, *adds])
-        except ClientError as error:
-            if REFUSED in cancellation_codes(error):
-                return False
-            raise
-        return True
+        return await transact_unless_refused(self._client, [marker, *adds])
 
     async def set_volume(self, organization_id: str, bytes_by_day: Mapping[str, int]) -> None:
         puts = [_key(organization_id, f"volume#{day}") | {"bytes": _n(n)} for day, n in bytes_by_day.items()]
-        for start in range(0, len(puts), BATCH_WRITE_LIMIT):
-            writes: Any = {self._table: [{"PutRequest": {"Item": p}} for p in puts[start : start + BATCH_WRITE_LIMIT]]}
-            while writes:
-                reply = await self._client.batch_write_item(RequestItems=writes)
-                writes = reply.get("UnprocessedItems") or None
+        await put_items(self._client, self._table, puts)
 
     async def numbers(self, organization_id: str, today: str) -> StoredNumbers:
         counters = await self._counters(organization_id)
@@ -231,13 +202,7 @@ class DynamoDbCounterStore:
         if names:
             counters["ExpressionAttributeNames"] = names
         writes: Any = [{"Put": {"TableName": self._table, "Item": put, **condition}}, {"Update": counters}]
-        try:
-            await transact_retrying_conflicts(self._client, writes)
-        except ClientError as error:
-            if REFUSED in cancellation_codes(error):
-                return False
-            raise
-        return True
+        return await transact_unless_refused(self._client, writes)
 
     async def _snapshot(self, organizations: set[str], day: str) -> None:
         for organization_id in organizations:

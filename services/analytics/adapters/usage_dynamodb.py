@@ -17,45 +17,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from services.analytics.adapters.store_dynamodb import forget_seen_before, seen_marker
-from services.analytics.adapters.store_dynamodb import table_definition as counters_table
+from services.analytics.adapters.store_dynamodb import SEEN_INDEX, forget_seen_before, seen_marker
 from services.analytics.domain.usage import MonthReadings, MonthUsage, UsageReport
 from services.runtime.dynamodb import (
-    cancellation_codes,
+    Index,
     count_items,
+    define_table,
     ensure_table,
+    put_items,
     query_items,
-    transact_retrying_conflicts,
+    transact_unless_refused,
 )
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
 
-REFUSED = "ConditionalCheckFailed"
 BY_MONTH = "by-month"
-BATCH_WRITE_LIMIT = 25
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    definition = counters_table(table)
-    definition["AttributeDefinitions"] += [
-        {"AttributeName": "month", "AttributeType": "S"},
-        {"AttributeName": "organization_id", "AttributeType": "S"},
-    ]
-    definition["GlobalSecondaryIndexes"] = [
-        *definition["GlobalSecondaryIndexes"],
-        {
-            "IndexName": BY_MONTH,
-            "KeySchema": [
-                {"AttributeName": "month", "KeyType": "HASH"},
-                {"AttributeName": "organization_id", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
-        },
-    ]
-    return definition
+    by_month = Index(BY_MONTH, "month", "organization_id", "KEYS_ONLY")
+    return define_table(table, range_key="sk", indexes=[SEEN_INDEX, by_month], numbers=frozenset({"at_ms"}))
 
 
 class DynamoDbUsageStore:
@@ -70,12 +52,14 @@ class DynamoDbUsageStore:
         """The client belongs to whoever opened it (the bootstrap's resources)."""
 
     async def add_readings(self, event_id: str, organization_id: str, months: list[MonthReadings]) -> bool:
-        await self._put_all(
+        await put_items(
+            self._client,
+            self._table,
             [
                 _key(organization_id, f"device#{part.month}#{device_id}")
                 for part in months
                 for device_id in sorted(part.devices)
-            ]
+            ],
         )
         return await self._count_once(
             event_id,
@@ -155,13 +139,7 @@ class DynamoDbUsageStore:
     async def _count_once(self, event_id: str, adds: list[Any]) -> bool:
         marker = seen_marker(event_id)
         marker["Put"]["TableName"] = self._table
-        try:
-            await transact_retrying_conflicts(self._client, [marker, *adds])
-        except ClientError as error:
-            if REFUSED in cancellation_codes(error):
-                return False
-            raise
-        return True
+        return await transact_unless_refused(self._client, [marker, *adds])
 
     def _add(self, organization_id: str, month: str, amounts: dict[str, int]) -> Any:
         adds = ", ".join(f"{name} :{name}" for name in amounts)
@@ -175,13 +153,6 @@ class DynamoDbUsageStore:
                 | {f":{name}": _n(n) for name, n in amounts.items()},
             }
         }
-
-    async def _put_all(self, items: list[dict[str, Any]]) -> None:
-        for start in range(0, len(items), BATCH_WRITE_LIMIT):
-            writes: Any = {self._table: [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH_WRITE_LIMIT]]}
-            while writes:
-                reply = await self._client.batch_write_item(RequestItems=writes)
-                writes = reply.get("UnprocessedItems") or None
 
     async def _get_item(self, key: dict[str, Any]) -> dict[str, Any] | None:
         reply = await self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)

@@ -29,17 +29,19 @@ from services.firmware.domain.catalog.listing import FirmwareFilter
 from services.kernel.pagination import Page, PageRequest
 from services.runtime.dynamodb import (
     CONDITION_FAILED,
+    REFUSED,
     cancellation_codes,
+    define_table,
     ensure_table,
     error_code,
     query_items,
     transact_retrying_conflicts,
+    transact_unless_refused,
 )
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
 
-REFUSED = "ConditionalCheckFailed"
 _NAMES = COLUMNS.split(", ")
 _ABSENT = "attribute_not_exists(pk)"
 # The version is free when nobody holds it, its holder was rejected, or its holder's upload window closed.
@@ -50,12 +52,7 @@ _VERSION_FREE = (
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    return {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk")],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    return define_table(table, range_key="sk")
 
 
 class DynamoDbFirmwareStore:
@@ -95,13 +92,7 @@ class DynamoDbFirmwareStore:
                 }
             },
         ]
-        try:
-            await transact_retrying_conflicts(self._client, writes)
-        except ClientError as error:
-            if REFUSED in cancellation_codes(error):
-                return False
-            raise
-        return True
+        return await transact_unless_refused(self._client, writes)
 
     async def get(self, org_id: str, firmware_id: str) -> Firmware | None:
         item = await self._get_item(_record_key(org_id, firmware_id))

@@ -23,7 +23,6 @@ milliseconds.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
@@ -43,9 +42,11 @@ from services.kernel.clock import Clock, SystemClock
 from services.kernel.pagination import Page, PageRequest
 from services.runtime.dynamodb import (
     CONDITION_FAILED,
+    REFUSED,
     cancellation_codes,
     ensure_table,
     error_code,
+    put_items,
     query_items,
     transact_retrying_conflicts,
 )
@@ -53,10 +54,8 @@ from services.runtime.dynamodb import (
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
 
-REFUSED = "ConditionalCheckFailed"
 # 100 writes per transaction: 49 jobs (two writes each) and the deployment's Put or ConditionCheck.
 JOBS_PER_TRANSACTION = 49
-BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
 _ABSENT = "attribute_not_exists(pk)"
 
@@ -80,7 +79,7 @@ class DynamoDbDeploymentStore:
 
     async def add_deployment(self, deployment: Deployment, targets: Sequence[Target]) -> None:
         # Targets first (idempotent puts), then the deployment: once it is visible, its targets are there.
-        await self._batch_write([items.target_item(deployment.deployment_id, t) for t in targets])
+        await put_items(self._client, self._table, [items.target_item(deployment.deployment_id, t) for t in targets])
         await self._client.put_item(
             TableName=self._table, Item=items.deployment_item(deployment), ConditionExpression=_ABSENT
         )
@@ -380,15 +379,6 @@ class DynamoDbDeploymentStore:
                 return False
             raise
         return True
-
-    async def _batch_write(self, puts: list[dict[str, Any]]) -> None:
-        for start in range(0, len(puts), BATCH_WRITE_LIMIT):
-            writes: Any = {self._table: [{"PutRequest": {"Item": p}} for p in puts[start : start + BATCH_WRITE_LIMIT]]}
-            while writes:
-                reply = await self._client.batch_write_item(RequestItems=writes)
-                writes = reply.get("UnprocessedItems") or None
-                if writes:  # throttled: back off before sending them again
-                    await asyncio.sleep(0.05)
 
     async def _get_item(self, key: dict[str, Any]) -> dict[str, Any] | None:
         reply = await self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)

@@ -35,6 +35,7 @@ from services.firmware.domain.rollout.deployment import Deployment
 from services.firmware.domain.rollout.execution import OPEN, Job
 from services.firmware.domain.rollout.job import JobOperation
 from services.firmware.domain.rollout.planning import Target
+from services.runtime.dynamodb import Index, define_table
 
 BY_ORGANIZATION = "by-organization"
 WATCHED = "watched"
@@ -60,28 +61,15 @@ def n(value: int | float) -> Any:
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    def index(name: str, hash_key: str, range_key: str, projection: str) -> dict[str, Any]:
-        return {
-            "IndexName": name,
-            "KeySchema": [
-                {"AttributeName": hash_key, "KeyType": "HASH"},
-                {"AttributeName": range_key, "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": projection},
-        }
-
-    attributes = ("pk", "sk", "org_id", "created_key", "watch", "deployment_id", "open_device", "queued_key")
-    return {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
-        "GlobalSecondaryIndexes": [
-            index(BY_ORGANIZATION, "org_id", "created_key", "ALL"),
-            index(WATCHED, "watch", "deployment_id", "KEYS_ONLY"),
-            index(OPEN_BY_DEVICE, "open_device", "queued_key", "ALL"),
+    return define_table(
+        table,
+        range_key="sk",
+        indexes=[
+            Index(BY_ORGANIZATION, "org_id", "created_key"),
+            Index(WATCHED, "watch", "deployment_id", "KEYS_ONLY"),
+            Index(OPEN_BY_DEVICE, "open_device", "queued_key"),
         ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    )
 
 
 def partition(deployment_id: str) -> Any:

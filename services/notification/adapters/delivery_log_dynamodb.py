@@ -35,7 +35,9 @@ from services.notification.adapters.delivery_rows import (
 from services.notification.domain.model import Delivery, DeliveryFilter, DeliveryOutcome, DeliveryStatus
 from services.runtime.dynamodb import (
     CONDITION_FAILED,
+    Index,
     cancellation_codes,
+    define_table,
     ensure_table,
     error_code,
     query_items,
@@ -53,24 +55,7 @@ _NAME = re.compile(r"#(\w+)")
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    return {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "organization_id", "created_key")
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": BY_ORGANIZATION,
-                "KeySchema": [
-                    {"AttributeName": "organization_id", "KeyType": "HASH"},
-                    {"AttributeName": "created_key", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    return define_table(table, indexes=[Index(BY_ORGANIZATION, "organization_id", "created_key")])
 
 
 class DynamoDbDeliveryLog:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.dynamodb import ensure_table, query_items
+from services.runtime.dynamodb import Index, define_table, ensure_table, query_items
 from services.telemetry.domain.model import DeadLetter, RejectReason, Source
 
 if TYPE_CHECKING:
@@ -35,24 +35,10 @@ BATCH_WRITE_LIMIT = 25
 
 
 def table_definition(table: str) -> dict[str, Any]:
-    def index(name: str, hash_key: str) -> dict[str, Any]:
-        return {
-            "IndexName": name,
-            "KeySchema": [
-                {"AttributeName": hash_key, "KeyType": "HASH"},
-                {"AttributeName": "time_key", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-
-    keys = ("dead_letter_id", "organization_id", "shard", "time_key")
-    return {
-        "TableName": table,
-        "KeySchema": [{"AttributeName": "dead_letter_id", "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"} for name in keys],
-        "GlobalSecondaryIndexes": [index(BY_ORGANIZATION, "organization_id"), index(ALL_LETTERS, "shard")],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    by_organization = Index(BY_ORGANIZATION, "organization_id", "time_key")
+    return define_table(
+        table, hash_key="dead_letter_id", indexes=[by_organization, Index(ALL_LETTERS, "shard", "time_key")]
+    )
 
 
 class DynamoDbDeadLetterStore:
