@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,36 +13,30 @@ from services.alerting.adapters.memory import InMemoryAlertingStore
 from services.alerting.adapters.postgres import PostgresAlertingStore
 from services.alerting.adapters.sqlite import SqliteAlertingStore
 from services.alerting.ports import AlertingStore
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, scratch_schema
+from tests.support.stores import STORE_KINDS, StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.needs_server),
-        pytest.param("dynamodb", marks=pytest.mark.needs_server),
-    ]
+async def _dynamodb(client: DynamoDBClient, table_prefix: str) -> AlertingStore:
+    from services.alerting.adapters.dynamodb import DynamoDbAlertingStore
+
+    dynamodb = DynamoDbAlertingStore(client, table_prefix + "-")
+    await dynamodb.ensure_tables()
+    return dynamodb
+
+
+ADAPTERS = StoreAdapters[AlertingStore](
+    "alerting",
+    memory=InMemoryAlertingStore,
+    sqlite=SqliteAlertingStore,
+    postgres=lambda dsn, schema: PostgresAlertingStore.open(dsn, schema=schema),
+    dynamodb=_dynamodb,
 )
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AlertingStore]:
-    if request.param == "memory":
-        yield InMemoryAlertingStore()
-    elif request.param == "sqlite":
-        sqlite = SqliteAlertingStore(tmp_path / "alerting.db")
-        yield sqlite
-        await sqlite.close()
-    elif request.param == "dynamodb":
-        from services.alerting.adapters.dynamodb import DynamoDbAlertingStore
 
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbAlertingStore(client, unique_name("alerting") + "-")
-            await dynamodb.ensure_tables()
-            yield dynamodb
-    else:
-        async with scratch_schema("alerting") as schema:
-            postgres = await PostgresAlertingStore.open(POSTGRES_DSN, schema=schema)
-            try:
-                yield postgres
-            finally:
-                await postgres.close()
+
+@pytest.fixture(params=STORE_KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AlertingStore]:
+    async with open_store(request.param, ADAPTERS, tmp_path, request) as opened:
+        yield opened

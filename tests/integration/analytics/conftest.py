@@ -5,40 +5,43 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from services.analytics.adapters.store_memory import InMemoryCounterStore
 from services.analytics.adapters.store_sqlite import SqliteCounterStore
 from services.analytics.ports import CounterStore
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, drop_schema, new_schema
+from tests.support.stores import STORE_KINDS, StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", pytest.param("dynamodb", marks=pytest.mark.needs_server)])
+async def _postgres(dsn: str, schema: str) -> CounterStore:
+    from services.analytics.adapters.store_postgres import PostgresCounterStore
+
+    return await PostgresCounterStore.open(dsn, schema=schema)
+
+
+async def _dynamodb(client: DynamoDBClient, table: str) -> CounterStore:
+    from services.analytics.adapters.store_dynamodb import DynamoDbCounterStore
+
+    dynamodb = DynamoDbCounterStore(client, table)
+    await dynamodb.ensure_table()
+    return dynamodb
+
+
+ADAPTERS = StoreAdapters[CounterStore](
+    "analytics",
+    memory=InMemoryCounterStore,
+    sqlite=SqliteCounterStore,
+    postgres=_postgres,
+    dynamodb=_dynamodb,
+)
+
+
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CounterStore]:
-    opened: CounterStore
-    schema = None
-    if request.param == "memory":
-        opened = InMemoryCounterStore()
-    elif request.param == "sqlite":
-        opened = SqliteCounterStore(tmp_path / "analytics.db")
-    elif request.param == "dynamodb":
-        from services.analytics.adapters.store_dynamodb import DynamoDbCounterStore
-
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbCounterStore(client, unique_name("analytics"))
-            await dynamodb.ensure_table()
-            yield dynamodb
-        return
-    else:
-        from services.analytics.adapters.store_postgres import PostgresCounterStore
-
-        schema = new_schema("analytics")
-        opened = await PostgresCounterStore.open(POSTGRES_DSN, schema=schema)
-    try:
+    async with open_store(request.param, ADAPTERS, tmp_path, request) as opened:
         yield opened
-    finally:
-        await opened.close()
-        if schema:
-            await drop_schema(schema)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Collection, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,42 +22,43 @@ from services.analytics.domain.requests import ExportSpec
 from services.analytics.ports import DeviceSnapshot, JobQueue, JobStore, ReadingBatch
 from services.runtime.objects import ObjectStore, ObjectStoreSettings, open_object_store
 from services.runtime.settings import RuntimeSettings
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, drop_schema, new_schema
+from tests.support.stores import StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 HOUR_MS = 3_600_000
 GATEWAY = "http://gateway.test"
 
 
-@asynccontextmanager
-async def job_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None) -> AsyncIterator[JobStore]:
+async def _postgres_jobs(dsn: str, schema: str) -> JobStore:
+    from services.analytics.adapters.jobs_postgres import PostgresJobStore
+
+    return await PostgresJobStore.open(dsn, schema=schema)
+
+
+async def _dynamodb_jobs(client: DynamoDBClient, table: str) -> JobStore:
+    from services.analytics.adapters.jobs_dynamodb import DynamoDbJobStore
+
+    dynamodb = DynamoDbJobStore(client, table)
+    await dynamodb.ensure_table()
+    return dynamodb
+
+
+JOB_STORES = StoreAdapters[JobStore](
+    "analytics-jobs",
+    memory=InMemoryJobStore,
+    sqlite=SqliteJobStore,
+    postgres=_postgres_jobs,
+    dynamodb=_dynamodb_jobs,
+)
+
+
+def job_store(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None
+) -> AbstractAsyncContextManager[JobStore]:
     """`request` reaches the session's moto server for kind "dynamodb"."""
-    opened: JobStore
-    schema = None
-    if kind == "dynamodb":
-        assert request is not None, "DynamoDB needs the test's request for the moto server"
-        from services.analytics.adapters.jobs_dynamodb import DynamoDbJobStore
-
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbJobStore(client, unique_name("analytics-jobs"))
-            await dynamodb.ensure_table()
-            yield dynamodb
-        return
-    if kind == "memory":
-        opened = InMemoryJobStore()
-    elif kind == "sqlite":
-        opened = SqliteJobStore(tmp_path / "analytics.db")
-    else:
-        from services.analytics.adapters.jobs_postgres import PostgresJobStore
-
-        schema = new_schema("analytics_jobs")
-        opened = await PostgresJobStore.open(POSTGRES_DSN, schema=schema)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-        if schema:
-            await drop_schema(schema)
+    return open_store(kind, JOB_STORES, tmp_path, request)
 
 
 class Owner:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,36 +13,30 @@ from services.firmware.adapters.catalog_memory import InMemoryFirmwareStore
 from services.firmware.adapters.catalog_postgres import PostgresFirmwareStore
 from services.firmware.adapters.catalog_sqlite import SqliteFirmwareStore
 from services.firmware.ports import FirmwareStore
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, scratch_schema
+from tests.support.stores import STORE_KINDS, StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.needs_server),
-        pytest.param("dynamodb", marks=pytest.mark.needs_server),
-    ]
+async def _dynamodb(client: DynamoDBClient, table: str) -> FirmwareStore:
+    from services.firmware.adapters.catalog_dynamodb import DynamoDbFirmwareStore
+
+    dynamodb = DynamoDbFirmwareStore(client, table)
+    await dynamodb.ensure_table()
+    return dynamodb
+
+
+ADAPTERS = StoreAdapters[FirmwareStore](
+    "firmware",
+    memory=InMemoryFirmwareStore,
+    sqlite=SqliteFirmwareStore,
+    postgres=lambda dsn, schema: PostgresFirmwareStore.open(dsn, schema=schema),
+    dynamodb=_dynamodb,
 )
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FirmwareStore]:
-    if request.param == "memory":
-        yield InMemoryFirmwareStore()
-    elif request.param == "sqlite":
-        sqlite = SqliteFirmwareStore(tmp_path / "firmware.db")
-        yield sqlite
-        await sqlite.close()
-    elif request.param == "dynamodb":
-        from services.firmware.adapters.catalog_dynamodb import DynamoDbFirmwareStore
 
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbFirmwareStore(client, unique_name("firmware"))
-            await dynamodb.ensure_table()
-            yield dynamodb
-    else:
-        async with scratch_schema("firmware") as schema:
-            postgres = await PostgresFirmwareStore.open(POSTGRES_DSN, schema=schema)
-            try:
-                yield postgres
-            finally:
-                await postgres.close()
+
+@pytest.fixture(params=STORE_KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FirmwareStore]:
+    async with open_store(request.param, ADAPTERS, tmp_path, request) as opened:
+        yield opened

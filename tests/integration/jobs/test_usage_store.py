@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,39 +16,33 @@ from services.analytics.adapters.usage_postgres import PostgresUsageStore
 from services.analytics.adapters.usage_sqlite import SqliteUsageStore
 from services.analytics.domain.usage import MonthReadings, MonthUsage, UsageReport
 from services.analytics.usage_ports import UsageStore
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, scratch_schema
+from tests.support.stores import STORE_KINDS, StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.needs_server),
-        pytest.param("dynamodb", marks=pytest.mark.needs_server),
-    ]
+async def _dynamodb(client: DynamoDBClient, table: str) -> UsageStore:
+    from services.analytics.adapters.usage_dynamodb import DynamoDbUsageStore
+
+    dynamodb = DynamoDbUsageStore(client, table)
+    await dynamodb.ensure_table()
+    return dynamodb
+
+
+ADAPTERS = StoreAdapters[UsageStore](
+    "usage",
+    memory=InMemoryUsageStore,
+    sqlite=SqliteUsageStore,
+    postgres=lambda dsn, schema: PostgresUsageStore.open(dsn, schema=schema),
+    dynamodb=_dynamodb,
 )
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageStore]:
-    if request.param == "memory":
-        yield InMemoryUsageStore()
-    elif request.param == "sqlite":
-        sqlite = SqliteUsageStore(tmp_path / "analytics.db")
-        yield sqlite
-        await sqlite.close()
-    elif request.param == "dynamodb":
-        from services.analytics.adapters.usage_dynamodb import DynamoDbUsageStore
 
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbUsageStore(client, unique_name("usage"))
-            await dynamodb.ensure_table()
-            yield dynamodb
-    else:
-        async with scratch_schema("usage") as schema:
-            postgres = await PostgresUsageStore.open(POSTGRES_DSN, schema=schema)
-            try:
-                yield postgres
-            finally:
-                await postgres.close()
+
+@pytest.fixture(params=STORE_KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UsageStore]:
+    async with open_store(request.param, ADAPTERS, tmp_path, request) as opened:
+        yield opened
 
 
 def part(month: str, messages: int, devices: set[str]) -> MonthReadings:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,40 +18,36 @@ from services.notification.adapters.delivery_log_postgres import PostgresDeliver
 from services.notification.adapters.delivery_log_sqlite import SqliteDeliveryLog
 from services.notification.domain.model import Channel, Delivery, DeliveryFilter, DeliveryOutcome, DeliveryStatus
 from services.notification.ports import DeliveryLog
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, scratch_schema
+from tests.support.stores import STORE_KINDS, StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 T0 = datetime(2025, 11, 15, 10, 0, tzinfo=UTC)
 LEASE = T0 + timedelta(seconds=60)
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.needs_server),
-        pytest.param("dynamodb", marks=pytest.mark.needs_server),
-    ]
-)
-async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeliveryLog]:
-    if request.param == "memory":
-        yield InMemoryDeliveryLog()
-    elif request.param == "sqlite":
-        sqlite = SqliteDeliveryLog(tmp_path / "notification.db")
-        yield sqlite
-        await sqlite.close()
-    elif request.param == "dynamodb":
-        from services.notification.adapters.delivery_log_dynamodb import DynamoDbDeliveryLog
+async def _dynamodb(client: DynamoDBClient, table: str) -> DeliveryLog:
+    from services.notification.adapters.delivery_log_dynamodb import DynamoDbDeliveryLog
 
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbDeliveryLog(client, unique_name("deliveries"))
-            await dynamodb.ensure_table()
-            yield dynamodb
-    else:
-        async with scratch_schema("notification_test") as schema:
-            postgres = await PostgresDeliveryLog.open(POSTGRES_DSN, schema=schema)
-            yield postgres
-            await postgres.close()
+    dynamodb = DynamoDbDeliveryLog(client, table)
+    await dynamodb.ensure_table()
+    return dynamodb
+
+
+ADAPTERS = StoreAdapters[DeliveryLog](
+    "deliveries",
+    memory=InMemoryDeliveryLog,
+    sqlite=SqliteDeliveryLog,
+    postgres=lambda dsn, schema: PostgresDeliveryLog.open(dsn, schema=schema),
+    dynamodb=_dynamodb,
+)
+
+
+@pytest.fixture(params=STORE_KINDS)
+async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeliveryLog]:
+    async with open_store(request.param, ADAPTERS, tmp_path, request) as opened:
+        yield opened
 
 
 def delivery(

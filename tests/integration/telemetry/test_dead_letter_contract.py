@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,30 +16,33 @@ from services.telemetry.adapters.dead_letters_postgres import PostgresDeadLetter
 from services.telemetry.adapters.dead_letters_sqlite import SqliteDeadLetterStore
 from services.telemetry.domain.model import DeadLetter, RejectReason, Source
 from services.telemetry.ports import DeadLetterStore
-from tests.support.dynamodb import moto_dynamodb, unique_name
-from tests.support.postgres import POSTGRES_DSN, scratch_schema
+from tests.support.stores import STORE_KINDS, StoreAdapters, open_store
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.client import DynamoDBClient
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres", pytest.param("dynamodb", marks=pytest.mark.needs_server)])
+async def _dynamodb(client: DynamoDBClient, table: str) -> DeadLetterStore:
+    from services.telemetry.adapters.dead_letters_dynamodb import DynamoDbDeadLetterStore
+
+    dynamodb = DynamoDbDeadLetterStore(client, table)
+    await dynamodb.ensure_table()
+    return dynamodb
+
+
+ADAPTERS = StoreAdapters[DeadLetterStore](
+    "dead-letters",
+    memory=InMemoryDeadLetterStore,
+    sqlite=SqliteDeadLetterStore,
+    postgres=lambda dsn, schema: PostgresDeadLetterStore.open(dsn, schema=schema),
+    dynamodb=_dynamodb,
+)
+
+
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DeadLetterStore]:
-    if request.param == "memory":
-        yield InMemoryDeadLetterStore()
-    elif request.param == "sqlite":
-        sqlite = SqliteDeadLetterStore(tmp_path / "dlq.db")
-        yield sqlite
-        await sqlite.close()
-    elif request.param == "dynamodb":
-        from services.telemetry.adapters.dead_letters_dynamodb import DynamoDbDeadLetterStore
-
-        async with moto_dynamodb(request) as client:
-            dynamodb = DynamoDbDeadLetterStore(client, unique_name("dead-letters"))
-            await dynamodb.ensure_table()
-            yield dynamodb
-    else:
-        async with scratch_schema("dlq_test") as schema:
-            postgres = await PostgresDeadLetterStore.open(POSTGRES_DSN, schema=schema)
-            yield postgres
-            await postgres.close()
+    async with open_store(request.param, ADAPTERS, tmp_path, request) as opened:
+        yield opened
 
 
 def letter(
