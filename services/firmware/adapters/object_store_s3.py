@@ -1,9 +1,9 @@
 """The production ObjectStore: an S3 bucket through aioboto3.
 
 Uploads are presigned POSTs (generate_presigned_post with a content-length-range condition and the metadata
-pinned), downloads presigned GET URLs; the processor streams the object body. With SigV4 the form's
-signature fields are named x-amz-algorithm, x-amz-credential, x-amz-date and x-amz-signature: clients post
-every field as given, whatever the names.
+pinned); downloads, reads, inspection and deletion are the shared S3 store's (services/runtime/objects/s3.py).
+With SigV4 the form's signature fields are named x-amz-algorithm, x-amz-credential, x-amz-date and
+x-amz-signature: clients post every field as given, whatever the names.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from services.firmware.domain.catalog.objects import ObjectInfo, UploadTarget
+from services.runtime.objects import s3
+from services.runtime.objects.store import READ_CHUNK_SIZE
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
-CHUNK_SIZE = 1024 * 1024
 METADATA_PREFIX = "x-amz-meta-"
 
 
@@ -26,16 +25,14 @@ class S3ObjectStore:
     def __init__(self, client: S3Client, bucket: str):
         self._client = client
         self._bucket = bucket
+        self._objects = s3.S3ObjectStore(client, bucket)
 
     async def close(self) -> None:
-        return None
+        await self._objects.close()
 
     async def ensure_bucket(self) -> None:
         """Create the bucket when missing (moto, a fresh environment); an existing one is left as it is."""
-        try:
-            await self._client.head_bucket(Bucket=self._bucket)
-        except ClientError:
-            await self._client.create_bucket(Bucket=self._bucket)
+        await self._objects.ensure_bucket()
 
     async def presign_upload(
         self, key: str, *, max_bytes: int, expires_in: float, metadata: Mapping[str, str] | None = None
@@ -48,28 +45,14 @@ class S3ObjectStore:
         return UploadTarget(post["url"], {name: str(value) for name, value in post["fields"].items()})
 
     async def presign_download(self, key: str, *, expires_in: float) -> str:
-        url: str = await self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=int(expires_in)
-        )
-        return url
+        return await self._objects.presign_download(key, expires_in=expires_in)
 
-    async def chunks(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
-        response = await self._client.get_object(Bucket=self._bucket, Key=key)
-        body = response["Body"]
-        try:
-            async for chunk in body.iter_chunks(chunk_size):
-                yield chunk
-        finally:
-            body.close()
+    def chunks(self, key: str, *, chunk_size: int = READ_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        return self._objects.read(key, chunk_size=chunk_size)
 
     async def head(self, key: str) -> ObjectInfo | None:
-        try:
-            response = await self._client.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return ObjectInfo(key, int(response["ContentLength"]), response.get("LastModified"))
+        info = await self._objects.head(key)
+        return ObjectInfo(info.key, info.size, info.modified_at) if info else None
 
     async def delete(self, key: str) -> None:
-        await self._client.delete_object(Bucket=self._bucket, Key=key)
+        await self._objects.delete(key)
