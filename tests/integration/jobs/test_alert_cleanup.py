@@ -5,9 +5,7 @@ its rerun completes without duplicates; a file that does not verify deletes noth
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,9 +21,8 @@ from services.alerting.domain.archive import DAY_MS, archive_key, day_text
 from services.alerting.domain.listing import AlertFilter
 from services.alerting.ports import AlertingStore
 from services.kernel.pagination import PageRequest
-from services.runtime.objects import ObjectStore, ObjectStoreSettings, open_object_store
-from services.runtime.settings import RuntimeSettings
-from tests.support.moto import REGION
+from services.runtime.objects import ObjectStore
+from tests.support.objects import OBJECT_STORE_KINDS, open_test_objects
 from tests.support.postgres import POSTGRES_DSN, scratch_schema
 from tests.unit.alerting.builders import an_alert
 
@@ -51,18 +48,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
                 await postgres.close()
 
 
-@pytest.fixture(params=["fs", "s3"])
+@pytest.fixture(params=OBJECT_STORE_KINDS)
 async def objects(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
-    runtime = RuntimeSettings(data_dir=tmp_path / "data", public_url="http://gateway.test")
-    async with AsyncExitStack() as resources:
-        if request.param == "fs":
-            settings = ObjectStoreSettings(backend="fs")
-        else:
-            endpoint = request.getfixturevalue("moto_endpoint")
-            settings = ObjectStoreSettings(
-                backend="s3", bucket=f"alerts-{secrets.token_hex(4)}", region=REGION, aws_endpoint_url=endpoint
-            )
-        yield await open_object_store(runtime, settings, resources)
+    async with open_test_objects(request.param, request, tmp_path, "alerts") as opened:
+        yield opened
 
 
 async def seed(store: AlertingStore) -> None:

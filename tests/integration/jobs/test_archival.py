@@ -5,17 +5,14 @@ recent ones, a run killed after the file write deleting nothing, and the re-run 
 from __future__ import annotations
 
 import io
-import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from services.runtime.objects import ObjectStore, ObjectStoreSettings, open_object_store
-from services.runtime.settings import RuntimeSettings
+from services.runtime.objects import ObjectStore
 from services.telemetry.adapters.timeseries_embedded import EmbeddedTimeSeriesStore
 from services.telemetry.adapters.timeseries_memory import InMemoryTimeSeriesStore
 from services.telemetry.adapters.timeseries_postgres import PostgresTimeSeriesStore
@@ -24,7 +21,7 @@ from services.telemetry.domain.archive import DAY_MS, archive_key
 from services.telemetry.domain.model import Reading
 from services.telemetry.ports import TimeSeriesStore
 from tests.integration.telemetry_store.conftest import postgres_dsn  # noqa: F401 - the session fixture
-from tests.support.moto import REGION
+from tests.support.objects import OBJECT_STORE_KINDS, open_test_objects
 
 NOW = 1_760_000_000_000 - 1_760_000_000_000 % DAY_MS + 12 * 3_600_000  # noon UTC of a day
 RETENTION_DAYS = 3.0
@@ -46,18 +43,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await opened.close()
 
 
-@pytest.fixture(params=["fs", "s3"])
+@pytest.fixture(params=OBJECT_STORE_KINDS)
 async def objects(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
-    runtime = RuntimeSettings(data_dir=tmp_path / "data", public_url="http://gateway.test")
-    async with AsyncExitStack() as resources:
-        if request.param == "fs":
-            settings = ObjectStoreSettings(backend="fs")
-        else:
-            endpoint = request.getfixturevalue("moto_endpoint")
-            settings = ObjectStoreSettings(
-                backend="s3", bucket=f"archive-{secrets.token_hex(4)}", region=REGION, aws_endpoint_url=endpoint
-            )
-        yield await open_object_store(runtime, settings, resources)
+    async with open_test_objects(request.param, request, tmp_path, "archive") as opened:
+        yield opened
 
 
 def readings() -> list[Reading]:
