@@ -74,7 +74,7 @@ class MqttSource:
             client.disconnect()
             client.loop_stop()
 
-    async def _deliver(self, client: mqtt.Client, batch: Sequence[Delivery], ingest: Ingest) -> None:
+    async def _deliver(self, client: BufferedPahoClient, batch: Sequence[Delivery], ingest: Ingest) -> None:
         received_at_ms = time.time_ns() // 1_000_000
         device_of = self.options.device_of
         records = [
@@ -89,15 +89,19 @@ class MqttSource:
         await ingest_until_taken(ingest, records, log)
         current = self._generation
         stale = 0
+        acknowledged: list[int] = []
         for _, _, mid, qos, generation in batch:
             if generation != current:
                 stale += 1
+            elif qos == 1:
+                acknowledged.append(mid)
             elif qos:
                 client.ack(mid, qos)
+        client.ack_many(acknowledged)
         if stale:
             log.info("messages of an earlier connection not acknowledged", extra={"messages": stale})
 
-    def _client(self) -> mqtt.Client:
+    def _client(self) -> BufferedPahoClient:
         client = BufferedPahoClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.options.client_id,
