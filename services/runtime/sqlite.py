@@ -8,7 +8,8 @@ WAL so readers never wait for a writer, and a busy timeout for the rare overlap 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,19 @@ def open_sqlite(path: Path | str, schema: str = "") -> sqlite3.Connection:
     if schema:
         db.executescript(schema)
     return db
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The block as one transaction, begun IMMEDIATE (it takes the write lock at once, so a second process on
+    the file waits instead of failing at its first write); committed at the end, rolled back when it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def fetch_page(

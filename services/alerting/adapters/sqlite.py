@@ -28,7 +28,7 @@ from services.alerting.domain.alerts import Alert, AlertStatus
 from services.alerting.domain.listing import AlertFilter, RuleFilter
 from services.alerting.domain.rules import Rule
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import fetch_page, open_sqlite
+from services.runtime.sqlite import fetch_page, immediate_transaction, open_sqlite
 
 SCHEMA = tables_sql(SQLITE_TYPES)
 # Host parameters per statement: well under SQLite's oldest limit (999).
@@ -84,24 +84,18 @@ class SqliteAlertingStore:
     # Alerts.
 
     async def add_alert_unless_open_or_cooling(self, alert: Alert, cooldown_since_ms: int) -> bool:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
-            blocking = db.execute(
-                f"SELECT 1 FROM alerts WHERE rule_id = ? AND device_id = ? AND ({OPEN_IN} OR triggered_at_ms >= ?) "
-                "LIMIT 1",
-                (alert.rule_id, alert.device_id, cooldown_since_ms),
-            ).fetchone()
-            if blocking is None:
-                placeholders = ", ".join("?" * len(ALERT_COLUMNS.split(", ")))
-                db.execute(f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({placeholders})", alert_row(alert))
-            db.execute("COMMIT")
+            with immediate_transaction(self._db) as db:
+                blocking = db.execute(
+                    f"SELECT 1 FROM alerts WHERE rule_id = ? AND device_id = ? AND ({OPEN_IN} OR triggered_at_ms >= ?) "
+                    "LIMIT 1",
+                    (alert.rule_id, alert.device_id, cooldown_since_ms),
+                ).fetchone()
+                if blocking is None:
+                    placeholders = ", ".join("?" * len(ALERT_COLUMNS.split(", ")))
+                    db.execute(f"INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ({placeholders})", alert_row(alert))
         except sqlite3.IntegrityError:
-            db.execute("ROLLBACK")
             return False
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return blocking is None
 
     async def get_alert(self, organization_id: str, alert_id: str) -> Alert | None:

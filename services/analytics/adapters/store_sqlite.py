@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services.analytics.adapters.tables import table_names, tables_sql
@@ -26,7 +25,7 @@ from services.analytics.domain.facts import (
     device_deltas,
     month_start,
 )
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import immediate_transaction, open_sqlite
 
 T = table_names()
 
@@ -44,7 +43,7 @@ class SqliteCounterStore:
         self._db.close()
 
     async def apply_devices(self, facts: Sequence[DeviceFact], day: str) -> None:
-        with self._transaction() as db:
+        with immediate_transaction(self._db) as db:
             touched: set[str] = set()
             for fact in facts:
                 row = db.execute(
@@ -64,7 +63,7 @@ class SqliteCounterStore:
             _snapshot(db, touched, day)
 
     async def apply_alerts(self, facts: Sequence[AlertFact], day: str) -> None:
-        with self._transaction() as db:
+        with immediate_transaction(self._db) as db:
             touched: set[str] = set()
             for fact in facts:
                 row = db.execute(
@@ -98,7 +97,7 @@ class SqliteCounterStore:
         return {alert_id for (alert_id,) in rows}
 
     async def add_volume(self, event_id: str, organization_id: str, bytes_by_day: Mapping[str, int]) -> bool:
-        with self._transaction() as db:
+        with immediate_transaction(self._db) as db:
             seen = db.execute(
                 f"INSERT INTO {T['seen_events']} VALUES (?, ?) ON CONFLICT DO NOTHING", (event_id, _now_ms())
             )
@@ -112,7 +111,7 @@ class SqliteCounterStore:
             return True
 
     async def set_volume(self, organization_id: str, bytes_by_day: Mapping[str, int]) -> None:
-        with self._transaction() as db:
+        with immediate_transaction(self._db) as db:
             db.executemany(
                 f"INSERT INTO {T['volume']} VALUES (?, ?, ?) ON CONFLICT (organization_id, day) "
                 "DO UPDATE SET bytes = excluded.bytes",
@@ -154,16 +153,6 @@ class SqliteCounterStore:
 
     async def forget_events_before(self, at_ms: int) -> int:
         return self._db.execute(f"DELETE FROM {T['seen_events']} WHERE at_ms < ?", (at_ms,)).rowcount
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 def _add(db: sqlite3.Connection, organization_id: str, deltas: Deltas) -> None:

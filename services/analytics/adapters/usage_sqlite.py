@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from services.analytics.adapters.usage_tables import usage_table_names, usage_tables_sql
 from services.analytics.domain.usage import MonthReadings, MonthUsage, UsageReport
-from services.runtime.sqlite import open_sqlite
+from services.runtime.sqlite import immediate_transaction, open_sqlite
 
 T = usage_table_names()
 
@@ -24,7 +22,7 @@ class SqliteUsageStore:
         self._db.close()
 
     async def add_readings(self, event_id: str, organization_id: str, months: list[MonthReadings]) -> bool:
-        with self._transaction() as db:
+        with immediate_transaction(self._db) as db:
             if not _first_time(db, event_id):
                 return False
             for part in months:
@@ -41,7 +39,7 @@ class SqliteUsageStore:
             return True
 
     async def add_api_calls(self, event_id: str, organization_id: str, month: str, calls: int) -> bool:
-        with self._transaction() as db:
+        with immediate_transaction(self._db) as db:
             if not _first_time(db, event_id):
                 return False
             db.execute(
@@ -100,16 +98,6 @@ class SqliteUsageStore:
 
     async def forget_events_before(self, at_ms: int) -> int:
         return self._db.execute(f"DELETE FROM {T['usage_seen']} WHERE at_ms < ?", (at_ms,)).rowcount
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 def _first_time(db: sqlite3.Connection, event_id: str) -> bool:

@@ -25,7 +25,7 @@ from services.firmware.adapters.catalog_rows import (
 from services.firmware.domain.catalog.firmware import Firmware, FirmwareStatus
 from services.firmware.domain.catalog.listing import FirmwareFilter
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import fetch_page, open_sqlite
+from services.runtime.sqlite import fetch_page, immediate_transaction, open_sqlite
 
 SCHEMA = tables_sql("INTEGER", "TEXT")
 
@@ -46,23 +46,18 @@ class SqliteFirmwareStore:
         self._db.close()
 
     async def add_unless_version_taken(self, firmware: Firmware, now: datetime) -> bool:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
-            rows = db.execute(
-                f"SELECT {COLUMNS} FROM {TABLE} WHERE org_id = ? AND version = ?", (firmware.org_id, firmware.version)
-            ).fetchall()
-            free = not any(firmware_from_row(row).holds_version(now) for row in rows)
-            if free:
-                placeholders = ", ".join("?" * COLUMN_COUNT)
-                db.execute(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({placeholders})", firmware_row(firmware))
-            db.execute("COMMIT")
+            with immediate_transaction(self._db) as db:
+                rows = db.execute(
+                    f"SELECT {COLUMNS} FROM {TABLE} WHERE org_id = ? AND version = ?",
+                    (firmware.org_id, firmware.version),
+                ).fetchall()
+                free = not any(firmware_from_row(row).holds_version(now) for row in rows)
+                if free:
+                    placeholders = ", ".join("?" * COLUMN_COUNT)
+                    db.execute(f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({placeholders})", firmware_row(firmware))
         except sqlite3.IntegrityError:
-            db.execute("ROLLBACK")
             return False
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return free
 
     async def get(self, org_id: str, firmware_id: str) -> Firmware | None:

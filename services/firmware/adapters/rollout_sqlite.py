@@ -42,7 +42,7 @@ from services.firmware.domain.rollout.progress import JobCount
 from services.firmware.domain.rollout.queries import JobQuery
 from services.firmware.domain.rollout.validation import DeploymentFilter, JobFilter
 from services.kernel.pagination import Page, PageRequest
-from services.runtime.sqlite import fetch_page, open_sqlite
+from services.runtime.sqlite import fetch_page, immediate_transaction, open_sqlite
 
 NOW = SQLITE.now_seconds
 INSERT_JOB = f"INSERT OR IGNORE INTO rollout_jobs ({JOB_COLUMNS}) VALUES ({placeholders(SQLITE, JOB_COLUMNS)})"
@@ -58,9 +58,7 @@ class SqliteDeploymentStore:
     # Deployments.
 
     async def add_deployment(self, deployment: Deployment, targets: Sequence[Target]) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(self._db) as db:
             db.execute(
                 f"INSERT INTO rollout_deployments ({DEPLOYMENT_COLUMNS}) "
                 f"VALUES ({placeholders(SQLITE, DEPLOYMENT_COLUMNS)})",
@@ -70,10 +68,6 @@ class SqliteDeploymentStore:
                 f"INSERT INTO rollout_targets ({TARGET_COLUMNS}) VALUES (?, ?, ?, ?)",
                 [target_row(deployment.deployment_id, t) for t in targets],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     async def get_deployment(self, deployment_id: str) -> Deployment | None:
         row = self._db.execute(
@@ -86,9 +80,7 @@ class SqliteDeploymentStore:
     ) -> bool:
         columns = DEPLOYMENT_COLUMNS.split(", ")[1:]
         assignments = ", ".join(f"{c} = ?" for c in columns)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(self._db) as db:
             cursor = db.execute(
                 f"UPDATE rollout_deployments SET {assignments} WHERE deployment_id = ? AND revision = ?",
                 (*deployment_row(deployment)[1:], deployment.deployment_id, expected_revision),
@@ -96,10 +88,6 @@ class SqliteDeploymentStore:
             saved = cursor.rowcount == 1
             if saved and new_jobs:
                 db.executemany(INSERT_JOB, [job_row(j) for j in new_jobs])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return saved
 
     async def list_deployments(self, org_id: str, query: DeploymentFilter, page: PageRequest) -> Page[Deployment]:
