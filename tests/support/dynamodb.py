@@ -55,3 +55,11 @@ async def moto_dynamodb(request: pytest.FixtureRequest) -> AsyncIterator[DynamoD
         "dynamodb", endpoint_url=endpoint, region_name=REGION, config=one_at_a_time
     ) as client:
         yield client
+
+
+async def table_names(client: DynamoDBClient) -> set[str]:
+    """Every table on the server: ListTables answers 100 names a page, and the session's tests make more."""
+    names: set[str] = set()
+    async for page in client.get_paginator("list_tables").paginate():
+        names.update(page["TableNames"])
+    return names

@@ -14,7 +14,7 @@ from services.alerting.bootstrap import AlertingSettings
 from tests.integration.alerting.support import alerting_stack
 from tests.integration.alerting.test_servicer import SPEC_RULE
 from tests.integration.device.support import as_user
-from tests.support.dynamodb import moto_dynamodb, unique_name
+from tests.support.dynamodb import moto_dynamodb, table_names, unique_name
 from tests.support.moto import REGION
 from tests.support.tokens import TokenMinter
 
@@ -39,7 +39,7 @@ async def test_rules_survive_a_restart_on_dynamodb(
             grpc.aio.insecure_channel(first.address) as channel,
         ):
             created = await alerting_pb2_grpc.AlertingServiceStub(channel).CreateAlertRule(create, metadata=admin)
-        tables = (await client.list_tables())["TableNames"]
+        tables = await table_names(client)
         assert {f"{prefix}rules", f"{prefix}alerts"} <= set(tables)
         # Another data directory: nothing is kept locally, the rule comes back from DynamoDB.
         async with (

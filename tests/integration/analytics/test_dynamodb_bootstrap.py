@@ -15,7 +15,7 @@ from services.analytics.bootstrap import AnalyticsSettings, build
 from services.runtime.bus import InProcessBus
 from services.runtime.service import BuildContext
 from services.runtime.settings import RuntimeSettings
-from tests.support.dynamodb import moto_dynamodb, unique_name
+from tests.support.dynamodb import moto_dynamodb, table_names, unique_name
 from tests.support.moto import REGION
 
 pytestmark = pytest.mark.needs_server
@@ -36,7 +36,7 @@ async def test_a_registered_device_is_counted_in_dynamodb(request: pytest.Fixtur
     try:
         async with moto_dynamodb(request) as client, ctx.resources:
             await build(ctx, settings)
-            tables = set((await client.list_tables())["TableNames"])
+            tables = await table_names(client)
             assert {f"{prefix}counters", f"{prefix}jobs", f"{prefix}usage"} <= tables
             meta = common_pb2.EventMeta(event_id="e1", organization_id="org-1")
             meta.occurred_at.FromMilliseconds(1_763_114_400_000)

@@ -14,7 +14,7 @@ from services.firmware.orchestrator import LEASE_NAME
 from services.runtime.bus import InProcessBus
 from services.runtime.service import BuildContext
 from services.runtime.settings import RuntimeSettings
-from tests.support.dynamodb import moto_dynamodb, unique_name
+from tests.support.dynamodb import moto_dynamodb, table_names, unique_name
 from tests.support.moto import REGION
 
 pytestmark = pytest.mark.needs_server
@@ -41,7 +41,7 @@ async def test_on_dynamodb_the_orchestrator_leases_in_the_rollout_table(
             other = DynamoDbDeploymentStore(client, f"{prefix}rollout")
             async with ctx.resources:
                 built = await build(ctx, settings)
-                assert {f"{prefix}catalog", f"{prefix}rollout"} <= set((await client.list_tables())["TableNames"])
+                assert {f"{prefix}catalog", f"{prefix}rollout"} <= await table_names(client)
                 tasks = [asyncio.create_task(job()) for job in built.background]
                 for _ in range(100):
                     if not await other.try_acquire(LEASE_NAME, "another-replica", 30):
