@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,11 @@ def other_org_admin(mesh: RunningMesh) -> Api:
 @pytest.fixture(scope="package")
 def anonymous(mesh: RunningMesh) -> Api:
     return Api(mesh, None)
+
+
+def minutes_ago_today(minutes: int) -> int:
+    """A minute-aligned time `minutes` ago but not before today's UTC midnight: tests that count "today" post
+    readings from there, and just after midnight `minutes` ago is yesterday (a few minutes ahead is accepted)."""
+    minute, day = 60_000, 86_400_000
+    now_ms = time.time_ns() // 1_000_000
+    return max((now_ms // minute - minutes) * minute, now_ms // day * day)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, minutes_ago_today
 from tests.e2e.test_devices import assert_error, register
 from tests.support.mesh import RunningMesh
 
@@ -67,7 +67,7 @@ def test_registrations_readings_and_queries(analyst: Api) -> None:
     assert registered["devices"]["offline"] == before["devices"]["offline"] + 3
 
     # Readings for two of them: minute-aligned, known values.
-    start = (int(time.time() * 1000) // MINUTE - 30) * MINUTE
+    start = minutes_ago_today(30)
     temperatures = {devices[0]: [20.0, 21.0, 22.5, 30.0, 18.25], devices[1]: [10.0, 11.0, 12.0, 13.0, 14.0]}
     records = [
         {"deviceId": d, "timestamp": start + i * MINUTE, "data": {"temperature": t, "humidity": 40 + i}}

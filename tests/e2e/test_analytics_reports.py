@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, minutes_ago_today
 from tests.e2e.test_devices import assert_error, register
 from tests.support.mesh import RunningMesh
 
@@ -59,7 +59,7 @@ def post_readings(api: Api, devices: list[str], start: int) -> list[tuple[int, s
 def test_a_pdf_report_is_queued_built_and_downloaded(analyst: Api, tmp_path: Path) -> None:
     devices = [str(register(analyst)["deviceId"]) for _ in range(2)]
     today = datetime.now(UTC).date().isoformat()
-    post_readings(analyst, devices, (int(time.time() * 1000) // MINUTE - 30) * MINUTE)
+    post_readings(analyst, devices, minutes_ago_today(30))
     response = analyst.post(
         "/analytics/reports",
         json={

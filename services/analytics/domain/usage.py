@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from services.analytics.domain.facts import DATAPOINT_BYTES
+from services.analytics.domain.facts import DATAPOINT_BYTES, day_of
 from services.kernel.errors import Violations
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -78,7 +77,7 @@ class MonthReadings:
 
 
 def month_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m")
+    return day_of(ms)[:7]
 
 
 def previous_month(now_ms: int) -> str:
@@ -102,9 +101,10 @@ def readings_by_month(readings: Iterable[ReadingCount]) -> list[MonthReadings]:
     """A batch of readings (which may straddle a month's end) per UTC month of the readings' times."""
     months: dict[str, tuple[int, int, set[str]]] = {}
     for reading in readings:
-        messages, data_bytes, devices = months.setdefault(month_of(reading.timestamp_ms), (0, 0, set()))
+        month = month_of(reading.timestamp_ms)
+        messages, data_bytes, devices = months.setdefault(month, (0, 0, set()))
         devices.add(reading.device_id)
-        months[month_of(reading.timestamp_ms)] = (
+        months[month] = (
             messages + 1,
             data_bytes + reading.datapoints * DATAPOINT_BYTES,
             devices,
