@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.analytics.domain.usage import (
     MonthUsage,
@@ -23,6 +23,8 @@ from services.kernel.caller import Caller, Role
 
 log = logging.getLogger("iotmon.analytics.usage")
 
+STORED_DEVICES_REMEMBERED = 1_000_000
+
 
 @dataclass
 class UsageStep:
@@ -39,13 +41,24 @@ class UsageReports:
         self._events = events
         self._prices = prices
         self._now_ms = now_ms
+        # (organization, month) → devices this replica knows the store holds: a batch re-sent each of its
+        # devices (a row or item per device and event), though a fleet's devices are new once a month.
+        self._stored_devices: dict[tuple[str, str], set[str]] = {}
 
     # Counting (bus consumers; each event once, by its id).
 
     async def on_readings(self, event_id: str, organization_id: str, readings: Sequence[ReadingCount]) -> bool:
         if not organization_id or not readings:
             return False
-        return await self._store.add_readings(event_id, organization_id, readings_by_month(readings))
+        months = readings_by_month(readings)
+        known = self._stored_devices
+        unsent = [replace(m, devices=m.devices - known.get((organization_id, m.month), set())) for m in months]
+        added = await self._store.add_readings(event_id, organization_id, unsent)
+        if sum(len(devices) for devices in known.values()) > STORED_DEVICES_REMEMBERED:
+            known.clear()  # forgetting only costs re-sending devices the store ignores
+        for m in months:  # after the store holds them (also when the event was counted before)
+            known.setdefault((organization_id, m.month), set()).update(m.devices)
+        return added
 
     async def on_api_calls(self, event_id: str, organization_id: str, at_ms: int, calls: int) -> bool:
         if not organization_id or calls <= 0:

@@ -88,3 +88,11 @@ async def test_old_event_ids_are_forgotten(store: UsageStore) -> None:
     assert await store.add_api_calls("evt-1", "org-a", "2025-09", 1)
     assert await store.forget_events_before(0) == 0
     assert await store.forget_events_before(2**62) == 1
+
+
+async def test_a_part_with_no_new_devices_still_counts_its_messages(store: UsageStore) -> None:
+    # The usage service sends each device once a month, so most parts name none.
+    assert await store.add_readings("evt-1", "org-a", [part("2025-09", 2, {"dev-1"})])
+    assert await store.add_readings("evt-2", "org-a", [part("2025-09", 5, set())])
+    usage = await store.month_usage("org-a", "2025-09")
+    assert (usage.messages, usage.data_bytes, usage.devices) == (7, 7 * 32, 1)

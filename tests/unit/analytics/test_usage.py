@@ -9,6 +9,7 @@ import pytest
 
 from services.analytics.adapters.usage_memory import InMemoryUsageStore
 from services.analytics.domain.usage import (
+    MonthReadings,
     MonthUsage,
     Prices,
     ReadingCount,
@@ -136,3 +137,31 @@ async def test_admins_read_their_organizations_report_and_others_are_refused() -
     [_ async for _ in usage.run("2025-10")]
     assert await usage.get(admin, "2025-10") == announced.reports[0]
     assert await usage.forget_events_before(NOW + 10**12) == 1
+
+
+class DevicesSent(InMemoryUsageStore):
+    """The memory store, noting the devices each add_readings call was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[set[str]] = []
+
+    async def add_readings(self, event_id: str, organization_id: str, months: list[MonthReadings]) -> bool:
+        self.sent.append({device for part in months for device in part.devices})
+        return await super().add_readings(event_id, organization_id, months)
+
+
+async def test_a_device_is_sent_to_the_store_once_a_month_and_still_counted() -> None:
+    store = DevicesSent()
+    usage = UsageReports(store, Announced(), PRICES, lambda: NOW)
+    september, october = ms("2025-09-10T08:00:00"), ms("2025-10-01T08:00:00")
+    assert await usage.on_readings("evt-1", "org-a", [ReadingCount("dev-1", september, 4)])
+    assert await usage.on_readings(
+        "evt-2", "org-a", [ReadingCount("dev-1", september + 1, 4), ReadingCount("dev-2", september + 2, 4)]
+    )
+    assert await usage.on_readings("evt-3", "org-a", [ReadingCount("dev-1", october, 4)])  # a new month
+    assert await usage.on_readings("evt-4", "org-b", [ReadingCount("dev-1", september, 4)])  # another organization
+    assert store.sent == [{"dev-1"}, {"dev-2"}, {"dev-1"}, {"dev-1"}]
+    september_a = await store.month_usage("org-a", "2025-09")
+    assert (september_a.messages, september_a.devices) == (3, 2)
+    assert (await store.month_usage("org-a", "2025-10")).devices == 1
