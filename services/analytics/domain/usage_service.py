@@ -44,6 +44,7 @@ class UsageReports:
         # (organization, month) → devices this replica knows the store holds: a batch re-sent each of its
         # devices (a row or item per device and event), though a fleet's devices are new once a month.
         self._stored_devices: dict[tuple[str, str], set[str]] = {}
+        self._remembered = 0  # devices in _stored_devices, kept as they come rather than summed per event
 
     # Counting (bus consumers; each event once, by its id).
 
@@ -54,10 +55,13 @@ class UsageReports:
         known = self._stored_devices
         unsent = [replace(m, devices=m.devices - known.get((organization_id, m.month), set())) for m in months]
         added = await self._store.add_readings(event_id, organization_id, unsent)
-        if sum(len(devices) for devices in known.values()) > STORED_DEVICES_REMEMBERED:
+        new = sum(len(m.devices) for m in unsent)
+        if self._remembered + new > STORED_DEVICES_REMEMBERED:
             known.clear()  # forgetting only costs re-sending devices the store ignores
-        for m in months:  # after the store holds them (also when the event was counted before)
+            self._remembered = 0
+        for m in unsent:  # after the store holds them (also when the event was counted before)
             known.setdefault((organization_id, m.month), set()).update(m.devices)
+        self._remembered += new
         return added
 
     async def on_api_calls(self, event_id: str, organization_id: str, at_ms: int, calls: int) -> bool:

@@ -165,3 +165,15 @@ async def test_a_device_is_sent_to_the_store_once_a_month_and_still_counted() ->
     september_a = await store.month_usage("org-a", "2025-09")
     assert (september_a.messages, september_a.devices) == (3, 2)
     assert (await store.month_usage("org-a", "2025-10")).devices == 1
+
+
+async def test_past_its_bound_the_memory_of_stored_devices_starts_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.analytics.domain.usage_service.STORED_DEVICES_REMEMBERED", 2)
+    store = DevicesSent()
+    usage = UsageReports(store, Announced(), PRICES, lambda: NOW)
+    september = ms("2025-09-10T08:00:00")
+    for n, device in enumerate(["dev-1", "dev-2", "dev-1", "dev-3", "dev-1"]):
+        assert await usage.on_readings(f"evt-{n}", "org-a", [ReadingCount(device, september + n, 4)])
+    # dev-3 makes three remembered: the memory starts over with dev-3 alone, so dev-1 is sent again.
+    assert store.sent == [{"dev-1"}, {"dev-2"}, set(), {"dev-3"}, {"dev-1"}]
+    assert (await store.month_usage("org-a", "2025-09")).devices == 3
