@@ -264,8 +264,13 @@ WATCH_PATHS = {
     "job": "/firmware/deployments/{deployment}/jobs",
     "dead_letters": "/telemetry/dead-letters?deviceId={device}",
 }
-# A device's fields that move on their own (heartbeats, readings) rather than through a request.
-VOLATILE = {"device": {"lastSeen", "health", "lastReading", "status"}, "alert": {"relatedAlerts"}}
+# Fields that move on their own rather than through a request: a device's heartbeats and readings, and a
+# job's download link, whose expiry and signature are minted each time the job is read.
+VOLATILE = {
+    "device": {"lastSeen", "health", "lastReading", "status"},
+    "alert": {"relatedAlerts"},
+    "job": {"downloadUrl"},
+}
 
 
 def test_every_route_is_classified(world: World) -> None:
@@ -389,5 +394,13 @@ def _snapshot(world: World, route: Route, ids: Ids) -> Any:
         return None
     owner = world.orgs["org-a"]
     response = owner.admin.get(WATCH_PATHS[route.watch].format(**ids))
-    volatile = VOLATILE.get(route.watch, set())
-    return response.status_code, {k: v for k, v in response.json().items() if k not in volatile}
+    return response.status_code, _without(response.json(), VOLATILE.get(route.watch, set()))
+
+
+def _without(value: Any, volatile: set[str]) -> Any:
+    """`value` with the `volatile` keys removed at every depth (a list's items hold them too)."""
+    if isinstance(value, dict):
+        return {k: _without(v, volatile) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_without(v, volatile) for v in value]
+    return value
