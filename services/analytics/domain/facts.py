@@ -8,6 +8,7 @@ so facts arriving late or twice change nothing (idempotent and order-independent
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -105,6 +106,24 @@ def month_start(day: str) -> str:
 
 def day_start_ms(day: str) -> int:
     return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class DayReadings:
+    """What one event's readings add to one UTC day, as telemetry counts them (ReadingsStored.days)."""
+
+    day: str  # YYYY-MM-DD
+    readings: int
+    datapoints: int
+    device_ids: frozenset[str]
+
+
+def volume_of_days(days: Iterable[DayReadings]) -> dict[str, int]:
+    """Bytes per UTC day, from counts telemetry already made per day."""
+    volume: dict[str, int] = {}
+    for counted in days:
+        volume[counted.day] = volume.get(counted.day, 0) + counted.datapoints * DATAPOINT_BYTES
+    return volume
 
 
 def volume_by_day(datapoints: list[tuple[int, int]]) -> dict[str, int]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.analytics.domain.facts import DATAPOINT_BYTES, day_of
+from services.analytics.domain.facts import DATAPOINT_BYTES, DayReadings, day_of
 from services.kernel.errors import Violations
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -107,6 +107,20 @@ def readings_by_month(readings: Iterable[ReadingCount]) -> list[MonthReadings]:
         months[month] = (
             messages + 1,
             data_bytes + reading.datapoints * DATAPOINT_BYTES,
+            devices,
+        )
+    return [MonthReadings(m, n, b, frozenset(d)) for m, (n, b, d) in sorted(months.items())]
+
+
+def months_of_days(days: Iterable[DayReadings]) -> list[MonthReadings]:
+    """Telemetry's per-day counts of one event per UTC month (a day's month is its first 7 characters)."""
+    months: dict[str, tuple[int, int, set[str]]] = {}
+    for counted in days:
+        messages, data_bytes, devices = months.get(counted.day[:7], (0, 0, set()))
+        devices.update(counted.device_ids)
+        months[counted.day[:7]] = (
+            messages + counted.readings,
+            data_bytes + counted.datapoints * DATAPOINT_BYTES,
             devices,
         )
     return [MonthReadings(m, n, b, frozenset(d)) for m, (n, b, d) in sorted(months.items())]

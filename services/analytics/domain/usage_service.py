@@ -7,12 +7,15 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from services.analytics.domain.facts import DayReadings
 from services.analytics.domain.usage import (
+    MonthReadings,
     MonthUsage,
     Prices,
     ReadingCount,
     UsageReport,
     month_of,
+    months_of_days,
     parse_month,
     previous_month,
     readings_by_month,
@@ -51,7 +54,15 @@ class UsageReports:
     async def on_readings(self, event_id: str, organization_id: str, readings: Sequence[ReadingCount]) -> bool:
         if not organization_id or not readings:
             return False
-        months = readings_by_month(readings)
+        return await self._add_months(event_id, organization_id, readings_by_month(readings))
+
+    async def on_days(self, event_id: str, organization_id: str, days: Sequence[DayReadings]) -> bool:
+        """The same counts as on_readings, from telemetry's per-day counts of the event's readings."""
+        if not organization_id or not days:
+            return False
+        return await self._add_months(event_id, organization_id, months_of_days(days))
+
+    async def _add_months(self, event_id: str, organization_id: str, months: list[MonthReadings]) -> bool:
         known = self._stored_devices
         unsent = [replace(m, devices=m.devices - known.get((organization_id, m.month), set())) for m in months]
         added = await self._store.add_readings(event_id, organization_id, unsent)

@@ -9,6 +9,7 @@ members (the in-process bus of `iotmon up`), the partition decides nothing and a
 organization: each event costs every consumer a transaction or so. Building ReadingsStored costs about as much
 per reading as validating one (protobuf maps are slow to fill from Python), so when the bus can tell that
 nobody receives the event (the in-process bus of `iotmon up` before any consumer subscribes), it is not built.
+Each event also carries its readings counted per UTC day (`days`), which is all that counting consumers read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from iot.common.v1 import common_pb2
 from iot.telemetry.v1 import events_pb2
 
 from services.runtime.bus import EventPublisher, event_meta, partition_of
+from services.telemetry.domain.day_counts import count_by_day
 from services.telemetry.domain.model import Reading
 
 READINGS_STORED = "telemetry.readings_stored"
@@ -84,6 +86,9 @@ class BusTelemetryEvents:
             stamp = message.timestamp  # fetched once: each attribute access makes a new wrapper
             stamp.seconds = seconds
             stamp.nanos = millis * 1_000_000
+        for counted in count_by_day(readings):
+            day = event.days.add(day=counted.day, readings=counted.readings, datapoints=counted.datapoints)
+            day.device_ids.extend(sorted(counted.device_ids))
         await self._bus.publish(READINGS_STORED, event, partition_key=readings[0].device_id)
 
     async def anomaly_detected(self, reading: Reading, metric: str, score: float) -> None:

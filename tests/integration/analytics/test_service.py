@@ -12,6 +12,7 @@ from iot.device.v1 import events_pb2 as device_events
 from iot.telemetry.v1 import events_pb2 as telemetry_events
 
 from services.analytics.adapters.consumers import subscribe
+from services.analytics.domain.facts import day_of
 from services.analytics.domain.query import DevicesNotFound, QueryPlan, QueryRequest, SeriesData
 from services.analytics.domain.reconcile import Reconciler
 from services.analytics.domain.service import AnalyticsService
@@ -153,6 +154,25 @@ async def test_readings_events_count_bytes_once_per_event_id(store: CounterStore
 
     stats = await service.dashboard(USER)
     assert (stats.volume_today, stats.volume_month) == (96, 96)
+
+
+async def test_readings_events_with_per_day_counts_are_counted_from_the_counts(store: CounterStore) -> None:
+    clock = Clock()
+    service = build(store, FakeDevices({}), FakeAlerts({}), clock)
+    await store.mark_reconciled(ORG, T)
+    bus = InProcessBus()
+    subscribe(bus, service)
+    # Telemetry's counts of the event's readings; the readings themselves are not walked again.
+    event = telemetry_events.ReadingsStored(meta=common_pb2.EventMeta(event_id="evt-2-p0", organization_id=ORG))
+    event.days.add(day=day_of(T), readings=3, datapoints=6, device_ids=["d1"])
+    event.days.add(day=day_of(T - 86_400_000), readings=1, datapoints=4, device_ids=["d1"])
+
+    await bus.publish("telemetry.readings_stored", event)
+    await bus.publish("telemetry.readings_stored", event)  # redelivered
+
+    stats = await service.dashboard(USER)
+    assert stats.volume_today == 96
+    assert stats.volume_month == (96 + 64 if day_of(T - 86_400_000)[:7] == day_of(T)[:7] else 96)
 
 
 async def test_the_query_refuses_devices_of_another_organization_naming_them(store: CounterStore) -> None:

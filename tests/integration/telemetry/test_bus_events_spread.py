@@ -70,6 +70,30 @@ async def test_one_event_per_organization_when_each_group_has_one_member() -> No
     assert len({e.meta.event_id for e in evaluator.events}) == 2
 
 
+async def test_each_event_counts_its_own_readings_per_utc_day() -> None:
+    bus = InProcessBus(partitions=PARTITIONS)
+    members = [Receiver(), Receiver()]
+    for member in members:
+        bus.subscribe(READINGS_STORED, member, group="alerting", partitioned=True)
+    midnight = T0 - T0 % 86_400_000 + 86_400_000
+    readings = [
+        Reading(f"dev-{i % 7}", "org-1", "temperature-sensor-v2", midnight - 20 + i, {"t": 1.0, "h": 2.0})
+        for i in range(40)
+    ]
+    await BusTelemetryEvents(bus).readings_stored(readings)
+
+    events = members[0].events + members[1].events
+    assert sum(len(e.readings) for e in events) == len(readings)
+    for event in events:
+        counted: dict[str, tuple[int, int, set[str]]] = {}
+        for r in event.readings:
+            day = r.timestamp.ToDatetime().strftime("%Y-%m-%d")
+            n, points, devices = counted.get(day, (0, 0, set()))
+            counted[day] = (n + 1, points + len(r.values), devices | {r.device_id})
+        assert {d.day: (d.readings, d.datapoints, set(d.device_ids)) for d in event.days} == counted
+        assert len(event.days) == 2, "each device's readings straddle midnight"
+
+
 async def test_members_sharing_a_partitioned_group_get_only_their_partitions() -> None:
     bus = InProcessBus(partitions=PARTITIONS)
     members = [Receiver(), Receiver()]

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from iot.common.v1 import common_pb2 as iot_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1diot/telemetry/v1/events.proto\x12\x10iot.telemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\"\xc4\x01\n\x07Reading\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x06values\x18\x03 \x03(\x0b\x32%.iot.telemetry.v1.Reading.ValuesEntry\x12\x11\n\tanomalies\x18\x04 \x03(\t\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"e\n\x0eReadingsStored\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12+\n\x08readings\x18\x02 \x03(\x0b\x32\x19.iot.telemetry.v1.Reading\"\xa9\x01\n\x0f\x41nomalyDetected\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\x12\r\n\x05score\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1diot/telemetry/v1/events.proto\x12\x10iot.telemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aiot/common/v1/common.proto\"\xc4\x01\n\x07Reading\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x06values\x18\x03 \x03(\x0b\x32%.iot.telemetry.v1.Reading.ValuesEntry\x12\x11\n\tanomalies\x18\x04 \x03(\t\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x8f\x01\n\x0eReadingsStored\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12+\n\x08readings\x18\x02 \x03(\x0b\x32\x19.iot.telemetry.v1.Reading\x12(\n\x04\x64\x61ys\x18\x03 \x03(\x0b\x32\x1a.iot.telemetry.v1.DayCount\"Q\n\x08\x44\x61yCount\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08readings\x18\x02 \x01(\x03\x12\x12\n\ndatapoints\x18\x03 \x01(\x03\x12\x12\n\ndevice_ids\x18\x04 \x03(\t\"\xa9\x01\n\x0f\x41nomalyDetected\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.iot.common.v1.EventMeta\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0e\n\x06metric\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\x12\r\n\x05score\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,8 +39,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_READING']._serialized_end=309
   _globals['_READING_VALUESENTRY']._serialized_start=264
   _globals['_READING_VALUESENTRY']._serialized_end=309
-  _globals['_READINGSSTORED']._serialized_start=311
-  _globals['_READINGSSTORED']._serialized_end=412
-  _globals['_ANOMALYDETECTED']._serialized_start=415
-  _globals['_ANOMALYDETECTED']._serialized_end=584
+  _globals['_READINGSSTORED']._serialized_start=312
+  _globals['_READINGSSTORED']._serialized_end=455
+  _globals['_DAYCOUNT']._serialized_start=457
+  _globals['_DAYCOUNT']._serialized_end=538
+  _globals['_ANOMALYDETECTED']._serialized_start=541
+  _globals['_ANOMALYDETECTED']._serialized_end=710
 # @@protoc_insertion_point(module_scope)

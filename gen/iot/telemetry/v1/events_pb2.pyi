@@ -83,23 +83,68 @@ class ReadingsStored(_message.Message):
 
     META_FIELD_NUMBER: _builtins.int
     READINGS_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
     def readings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reading]: ...
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___DayCount]:
+        """The readings counted per UTC day of their timestamps, so that consumers that only count (usage, the
+        dashboard's data volume) need not walk every reading. Empty in events of publishers older than the
+        field: consumers then count the readings themselves.
+        """
+
     def __init__(
         self,
         *,
         meta: _common_pb2.EventMeta | None = ...,
         readings: _abc.Iterable[Global___Reading] | None = ...,
+        days: _abc.Iterable[Global___DayCount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "readings", b"readings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "meta", b"meta", "readings", b"readings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReadingsStored: _TypeAlias = ReadingsStored  # noqa: Y015
+
+@_typing.final
+class DayCount(_message.Message):
+    """DayCount is what the readings of one event add to one UTC day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    READINGS_FIELD_NUMBER: _builtins.int
+    DATAPOINTS_FIELD_NUMBER: _builtins.int
+    DEVICE_IDS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """YYYY-MM-DD, UTC."""
+    readings: _builtins.int
+    """Readings (messages) whose timestamp falls on the day."""
+    datapoints: _builtins.int
+    """Datapoints (metric values) of those readings."""
+    @_builtins.property
+    def device_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The devices those readings came from, each once."""
+
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        readings: _builtins.int = ...,
+        datapoints: _builtins.int = ...,
+        device_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["datapoints", b"datapoints", "day", b"day", "device_ids", b"device_ids", "readings", b"readings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DayCount: _TypeAlias = DayCount  # noqa: Y015
 
 @_typing.final
 class AnomalyDetected(_message.Message):
