@@ -4,12 +4,14 @@ client-streaming gRPC RPC, against the issue's target of 100,000 readings/s.
 One run, on this machine:
   0. baseline: orjson parsing the same bodies in this process (the floor of any per-record Python work);
   1. POST /telemetry through the gateway, `--connections` requests in flight, 500 records per body;
-  2. StreamTelemetry straight to the telemetry service, `--connections` streams, pre-encoded messages;
+  2. StreamTelemetry straight to the telemetry service, `--connections` streams, pre-encoded messages of
+     `--stream-records` records each (1: one record per message, as the stream began);
   3. IngestTelemetry over gRPC with typed records, 500 per call (for comparison).
 Every record is a new 4-metric reading of one of `--devices` registered devices; each phase must answer
 with every record accepted, so the figures are readings stored (and dead letters none).
 
     python bench/ingest_batch.py [--devices 1000] [--readings 200000] [--connections 8] [--store embedded]
+                                 [--stream-records 100]
 """
 
 from __future__ import annotations
@@ -120,13 +122,18 @@ async def over_http(gateway: str, headers: dict[str, str], bodies: list[bytes], 
         return accepted, time.perf_counter() - started
 
 
-def stream_messages(records: list[dict[str, Any]]) -> list[bytes]:
-    """Pre-encoded StreamTelemetryRequest messages: the client spends nothing per record while measured."""
-    return [
-        telemetry_pb2.StreamTelemetryRequest(
-            record=telemetry_pb2.TelemetryRecord(device_id=r["deviceId"], timestamp=r["timestamp"], data=r["data"])
-        ).SerializeToString()
+def stream_messages(records: list[dict[str, Any]], per_message: int) -> list[bytes]:
+    """Pre-encoded StreamTelemetryRequest messages of `per_message` records each: the client spends nothing
+    per record while measured."""
+    typed = [
+        telemetry_pb2.TelemetryRecord(device_id=r["deviceId"], timestamp=r["timestamp"], data=r["data"])
         for r in records
+    ]
+    if per_message == 1:
+        return [telemetry_pb2.StreamTelemetryRequest(record=r).SerializeToString() for r in typed]
+    return [
+        telemetry_pb2.StreamTelemetryRequest(records=typed[i : i + per_message]).SerializeToString()
+        for i in range(0, len(typed), per_message)
     ]
 
 
@@ -250,7 +257,8 @@ async def measure(args: argparse.Namespace, gateway: str, telemetry: str, data_d
     bodies = [
         orjson.dumps({"records": group}) for group in batches(readings(devices, args.readings, now_ms - 3 * hour, 1))
     ]
-    messages = stream_messages(list(readings(devices, args.readings, now_ms - 2 * hour + 1, seed=2)))
+    stream_records = list(readings(devices, args.readings, now_ms - 2 * hour + 1, seed=2))
+    messages = stream_messages(stream_records, args.stream_records)
     unary_records = batches(readings(devices, args.readings, now_ms - hour + 2, seed=3))
     print(
         f"{args.devices} devices, {args.readings} readings per phase, {args.connections} in flight, store={args.store}"
@@ -263,7 +271,7 @@ async def measure(args: argparse.Namespace, gateway: str, telemetry: str, data_d
         rates.append(report("1. POST /telemetry (gateway, 500/batch)", *http))
     if "stream" in phases:
         stream = await timed(cpu, over_stream(telemetry, token, messages, args.connections))
-        rates.append(report("2. StreamTelemetry (gRPC client stream)", *stream))
+        rates.append(report(f"2. StreamTelemetry ({args.stream_records}/message)", *stream))
     if "unary" in phases:
         unary = await timed(cpu, over_unary(telemetry, token, unary_records, args.connections))
         report("3. IngestTelemetry (gRPC, 500 typed/call)", *unary)
@@ -282,6 +290,7 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=200_000, help="per phase")
     parser.add_argument("--connections", type=int, default=8, help="requests or streams in flight")
     parser.add_argument("--store", default="embedded", choices=["embedded", "memory", "postgres"])
+    parser.add_argument("--stream-records", type=int, default=100, help="records per StreamTelemetry message")
     parser.add_argument("--phases", default="http,stream,unary", help="which of http, stream, unary to run")
     parser.add_argument("--gateway", help="use this running mesh's gateway URL instead of starting one")
     parser.add_argument("--telemetry", help="with --gateway: the telemetry service's host:port")

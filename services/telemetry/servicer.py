@@ -166,12 +166,15 @@ def _progress(step: JobStep) -> jobs_pb2.JobProgress:
 async def _batches(
     requests: AsyncIterable[telemetry_pb2.StreamTelemetryRequest],
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """The stream's records as §4.1 records, STREAM_BATCH at a time."""
+    """The stream's records as §4.1 records, STREAM_BATCH at a time, whatever the records per message."""
     batch: list[dict[str, Any]] = []
     async for request in requests:
-        batch.append(record_payload(request.record))
-        if len(batch) >= STREAM_BATCH:
-            yield batch
-            batch = []
+        if request.HasField("record"):
+            batch.append(record_payload(request.record))
+        if request.records:
+            batch.extend(record_payload(r) for r in request.records)
+        while len(batch) >= STREAM_BATCH:
+            yield batch[:STREAM_BATCH]
+            batch = batch[STREAM_BATCH:]
     if batch:
         yield batch

@@ -162,6 +162,31 @@ async def test_typed_records_and_a_client_stream(stack: TelemetryStack, sensor: 
     assert [(f.index, f.reason) for f in summary.failed] == [(1100, "OUT_OF_RANGE")]
 
 
+async def test_a_stream_of_messages_with_several_records_each(
+    stack: TelemetryStack, sensor: str, token_minter: TokenMinter
+) -> None:
+    t = now_ms() - 20 * MINUTE
+
+    def record(i: int) -> telemetry_pb2.TelemetryRecord:
+        co2 = -1 if i in (7, 1234) else 400 + i % 100
+        return telemetry_pb2.TelemetryRecord(device_id=sensor, timestamp=t + i * 100, data={"co2": co2})
+
+    async def stream() -> AsyncIterator[telemetry_pb2.StreamTelemetryRequest]:
+        yield telemetry_pb2.StreamTelemetryRequest(record=record(0), records=[record(i) for i in range(1, 10)])
+        yield telemetry_pb2.StreamTelemetryRequest(records=[record(i) for i in range(10, 1210)])  # > one batch
+        yield telemetry_pb2.StreamTelemetryRequest(record=record(1210))
+        yield telemetry_pb2.StreamTelemetryRequest(records=[record(i) for i in range(1211, 1300)])
+
+    summary = await stack.telemetry().StreamTelemetry(stream(), metadata=as_user(token_minter))
+    assert summary.accepted == 1298
+    assert [(f.index, f.reason) for f in summary.failed] == [(7, "OUT_OF_RANGE"), (1234, "OUT_OF_RANGE")]
+    request = telemetry_pb2.GetDeviceHistoryRequest(device_id=sensor, metrics=["co2"], aggregation="raw")
+    request.start_date.FromMilliseconds(t)
+    request.end_date.FromMilliseconds(t + 1300 * 100)
+    history = as_json(await stack.telemetry().GetDeviceHistory(request, metadata=as_user(token_minter)))
+    assert len(history["data"]) == 1298
+
+
 async def test_history_has_the_specs_shape_for_every_aggregation(
     any_stack: TelemetryStack, token_minter: TokenMinter
 ) -> None:

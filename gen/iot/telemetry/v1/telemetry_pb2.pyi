@@ -159,21 +159,28 @@ Global___IngestTelemetryResponse: _TypeAlias = IngestTelemetryResponse  # noqa: 
 
 @_typing.final
 class StreamTelemetryRequest(_message.Message):
-    """StreamTelemetryRequest is one record of a client stream."""
+    """StreamTelemetryRequest is one message of a client stream: a record, several, or both (`record` counts
+    first). Each message costs the service about as much as ingesting a record, so a client with many records
+    at hand sends them together in `records`; failures are indexed by record from the stream's start either way.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     RECORD_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def record(self) -> Global___TelemetryRecord: ...
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryRecord]: ...
     def __init__(
         self,
         *,
         record: Global___TelemetryRecord | None = ...,
+        records: _abc.Iterable[Global___TelemetryRecord] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "records", b"records"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
