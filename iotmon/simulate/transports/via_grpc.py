@@ -35,7 +35,7 @@ class _Stream:
 
 class GrpcTransport:
     max_batch = MAX_SLICE
-    linger = 0.0  # one stream message per record: nothing to fill
+    linger = 0.0  # a slice is written as it comes, as one stream message
 
     def __init__(self, channel: grpc.aio.Channel, token: str, counters: Counters):
         self._stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
@@ -46,23 +46,23 @@ class GrpcTransport:
         self._answers: set[asyncio.Task[None]] = set()
 
     async def send(self, records: list[TelemetryRecord]) -> None:
-        message, record_of = telemetry_pb2.StreamTelemetryRequest, telemetry_pb2.TelemetryRecord
+        # One message for the slice: the service pays per message about what it pays to ingest a record.
+        record_of = telemetry_pb2.TelemetryRecord
+        request = telemetry_pb2.StreamTelemetryRequest(
+            records=[record_of(device_id=r["deviceId"], timestamp=r["timestamp"], data=r["data"]) for r in records]
+        )
         stream = self._stream or self._open()
-        for done, record in enumerate(records):
-            request = message(
-                record=record_of(device_id=record["deviceId"], timestamp=record["timestamp"], data=record["data"])
-            )
-            try:
-                await stream.call.write(request)
-            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                # The call ended early (a refused token, the service going away). Its answer counts what it
-                # took; the rest of this slice fails with the status the call ended with.
-                self._stream = None
-                assert stream.answer is not None
-                await asyncio.wait([stream.answer])
-                self._counters.fail(len(records) - done, stream.failure or "STREAM_CLOSED")
-                return
-            stream.written += 1
+        try:
+            await stream.call.write(request)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            # The call ended early (a refused token, the service going away). Its answer counts what it
+            # took; this slice fails with the status the call ended with.
+            self._stream = None
+            assert stream.answer is not None
+            await asyncio.wait([stream.answer])
+            self._counters.fail(len(records), stream.failure or "STREAM_CLOSED")
+            return
+        stream.written += len(records)
         if stream.written >= STREAM_RECORDS or self._loop.time() - stream.opened_at >= STREAM_SECONDS:
             await self._close_stream()
 

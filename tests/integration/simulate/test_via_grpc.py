@@ -32,13 +32,14 @@ class RecordingTelemetry(telemetry_pb2_grpc.TelemetryServiceServicer):
         accepted, failed = 0, []
         index = 0
         async for request in request_iterator:
-            record = request.record
-            if record.device_id in self.refused:
-                failed.append(telemetry_pb2.RecordFailure(index=index, reason="UNKNOWN_DEVICE", message="no"))
-            else:
-                self.records.append((record.device_id, int(record.timestamp), dict(record.data)))
-                accepted += 1
-            index += 1
+            singles = [request.record] if request.HasField("record") else []
+            for record in [*singles, *request.records]:
+                if record.device_id in self.refused:
+                    failed.append(telemetry_pb2.RecordFailure(index=index, reason="UNKNOWN_DEVICE", message="no"))
+                else:
+                    self.records.append((record.device_id, int(record.timestamp), dict(record.data)))
+                    accepted += 1
+                index += 1
         self.streams += 1
         return telemetry_pb2.StreamTelemetryResponse(accepted=accepted, failed=failed)
 
