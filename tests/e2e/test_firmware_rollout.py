@@ -264,7 +264,10 @@ def test_thirty_devices_in_batches_of_ten_complete_a_staged_rollout(admin: Api, 
             return deployment
 
         done = wait_until(watch, lambda d: d["status"] not in ("scheduled", "in_progress"), what="the rollout end")
-        assert fleet.counts.succeeded == 30
+        # A device counts its install once its SUCCEEDED report is answered, which may be a moment after the
+        # service, having the report, completed the rollout.
+        counts = wait_until(lambda: fleet.counts, lambda c: c.installing == 0, timeout=10, what="installs counted")
+        assert counts.succeeded == 30
         assert set(fleet.versions().values()) == {"v2.0.0"}
     assert all(statuses.count("in_progress") <= 1 for statuses in seen)
     assert ["completed", "in_progress", "pending"] in seen or ["completed", "completed", "in_progress"] in seen
