@@ -209,6 +209,25 @@ def test_no_rule_for_the_device_type_keeps_no_state() -> None:
     assert evaluator.device_count == 0
 
 
+def test_one_condition_rules_remember_a_device_only_while_there_is_something_to_remember() -> None:
+    rules = [rule(condition(threshold=40 + i), rule_id=f"rule-{i}") for i in range(50)]
+    evaluator = Evaluator([*rules, rule(condition(duration=60), rule_id="held")])
+    for second in range(10):
+        assert feed(evaluator, second, temperature=30) == []
+        assert feed(evaluator, second, OTHER, temperature=35) == []
+    assert evaluator.device_count == 2
+    assert evaluator.watch_count == 0, "no condition ever held: nothing to keep per rule"
+
+    fired = feed(evaluator, 20, temperature=41)
+    assert [c.rule.rule_id for c in fired] == ["rule-0"], "and 'held' starts its streak"
+    assert evaluator.watch_count == 2
+    assert feed(evaluator, 30, temperature=30) == []
+    assert evaluator.watch_count == 1, "the streak ended; rule-0's alert is still being raised"
+    assert feed(evaluator, 40, temperature=41) == [], "rule-0 waits for raise_alert; 'held' starts over"
+    assert feed(evaluator, 95, temperature=41) == [], "held 55 s since the reset, not 75"
+    assert [c.rule.rule_id for c in feed(evaluator, 100, temperature=41)] == ["held"]
+
+
 def test_an_open_alert_keeps_the_rule_quiet_until_it_is_resolved() -> None:
     evaluator = Evaluator([rule()])
     [candidate] = feed(evaluator, 0, temperature=45)

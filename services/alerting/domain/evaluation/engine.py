@@ -57,6 +57,11 @@ class Evaluator:
     def device_count(self) -> int:
         return len(self._devices)
 
+    @property
+    def watch_count(self) -> int:
+        """(rule, device) pairs this evaluator remembers something about: a streak, a pending or open alert."""
+        return sum(len(state.watches) for state in self._devices.values())
+
     def knows(self, device_id: str) -> bool:
         """Whether this evaluator keeps state for the device (it saw it and has not forgotten it)."""
         return device_id in self._devices
@@ -98,12 +103,21 @@ class Evaluator:
         candidates: list[AlertCandidate] = []
         if fresh:
             device_id = device.device_id
+            watches = state.watches
             for rule in index.rules_for(device.organization_id, device.device_type, fresh.keys()):
                 if rule.device_ids and device_id not in rule.device_ids:
                     continue
+                simple = rule.simple
+                if simple is not None and rule.rule_id not in watches:
+                    # No streak, no pending alert: unless the condition holds now, there is nothing to do.
+                    latest = fresh.get(simple[0])
+                    if latest is None or not simple[1](latest, simple[2]):
+                        continue
                 candidate = self._observe(rule, state, fresh, timestamp_ms, now_ms)
                 if candidate is not None:
                     candidates.append(candidate)
+                elif simple is not None:
+                    self._forget_if_clean(watches, rule.rule_id, now_ms)
         for metric, value in fresh.items():
             track = tracks.get(metric)
             if track is None:
@@ -163,6 +177,14 @@ class Evaluator:
             state.device = device
         state.arrived_ms = now_ms
         return state
+
+    @staticmethod
+    def _forget_if_clean(watches: dict[str, Watch], rule_id: str, now_ms: int) -> None:
+        """A one-condition watch back where a new one starts (no streak, nothing blocked any more) need not be
+        kept: most devices never meet most rules' conditions, and a reading then passes those rules by."""
+        watch = watches.get(rule_id)
+        if watch is not None and watch.since_ms[0] is None and not watch.met[0] and watch.blocked_until_ms <= now_ms:
+            del watches[rule_id]
 
     def _watch_of(self, rule_id: str, device_id: str) -> Watch | None:
         state = self._devices.get(device_id)

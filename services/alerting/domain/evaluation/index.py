@@ -17,6 +17,11 @@ CompiledCondition = tuple[int, str, ConditionKind, Callable[[float, float], bool
 MEMO_LIMIT = 4096  # distinct metric sets remembered per index (a flood of odd readings must not grow it)
 
 
+# (metric, compare, threshold) of a rule with one threshold condition, the most common kind: while it does not
+# hold for a device and held for none of the device's earlier readings, the rule has nothing to remember of it.
+SimpleCondition = tuple[str, Callable[[float, float], bool], float]
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     rule: Rule
@@ -24,6 +29,7 @@ class CompiledRule:
     device_ids: frozenset[str]  # empty: every device of the type
     conditions: tuple[CompiledCondition, ...]
     needs_all: bool
+    simple: SimpleCondition | None
 
     @classmethod
     def of(cls, rule: Rule) -> CompiledRule:
@@ -31,7 +37,13 @@ class CompiledRule:
             (i, c.metric, c.kind, c.operator.compare, c.threshold, c.duration_seconds * 1000)
             for i, c in enumerate(rule.conditions)
         )
-        return cls(rule, rule.rule_id, rule.device_ids, conditions, rule.combine is Combine.ALL)
+        only = rule.conditions[0] if len(rule.conditions) == 1 else None
+        simple = (
+            (only.metric, only.operator.compare, only.threshold)
+            if only is not None and only.kind is ConditionKind.THRESHOLD
+            else None
+        )
+        return cls(rule, rule.rule_id, rule.device_ids, conditions, rule.combine is Combine.ALL, simple)
 
 
 class RuleIndex:
