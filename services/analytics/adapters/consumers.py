@@ -11,7 +11,7 @@ from iot.common.v1 import common_pb2
 from iot.device.v1 import events_pb2 as device_events
 from iot.telemetry.v1 import events_pb2 as telemetry_events
 
-from services.analytics.domain.facts import DELETED, AlertFact, DayReadings, DeviceFact
+from services.analytics.domain.facts import DELETED, AlertFact, DayReadings, DeviceFact, ReadingCount, count_days
 from services.analytics.domain.service import AnalyticsService
 from services.runtime.bus import EventBus
 
@@ -65,16 +65,15 @@ class AnalyticsConsumer:
 
     async def on_readings(self, routing_key: str, payload: bytes) -> None:
         event = telemetry_events.ReadingsStored.FromString(payload)
-        meta = event.meta
-        if event.days:
-            await self._service.on_days(meta.event_id, meta.organization_id, days_of(event))
-        else:  # a publisher older than ReadingsStored.days
-            readings = [(_millis(r.timestamp), len(r.values)) for r in event.readings]
-            await self._service.on_readings(meta.event_id, meta.organization_id, readings)
+        await self._service.on_days(event.meta.event_id, event.meta.organization_id, days_of(event))
 
 
 def days_of(event: telemetry_events.ReadingsStored) -> list[DayReadings]:
-    return [DayReadings(d.day, d.readings, d.datapoints, frozenset(d.device_ids)) for d in event.days]
+    """The event's readings counted per UTC day: as telemetry sent them, or, from a publisher older than
+    ReadingsStored.days, counted here."""
+    if event.days:
+        return [DayReadings(d.day, d.readings, d.datapoints, frozenset(d.device_ids)) for d in event.days]
+    return count_days(ReadingCount(r.device_id, _millis(r.timestamp), len(r.values)) for r in event.readings)
 
 
 def _org(meta: common_pb2.EventMeta) -> str:

@@ -12,7 +12,7 @@ from iot.common.v1 import jobs_pb2
 from iot.telemetry.v1 import events_pb2 as telemetry_events
 
 from services.analytics.adapters.consumers import days_of
-from services.analytics.domain.usage import ReadingCount, UsageReport
+from services.analytics.domain.usage import UsageReport
 from services.analytics.domain.usage_service import UsageReports
 from services.analytics.usage_messages import usage_message
 from services.runtime.bus import EventBus, EventPublisher, event_meta
@@ -35,12 +35,7 @@ class BusUsageEvents:
 def subscribe_usage(bus: EventBus, usage: UsageReports) -> None:
     async def on_readings(routing_key: str, payload: bytes) -> None:
         event = telemetry_events.ReadingsStored.FromString(payload)
-        meta = event.meta
-        if event.days:
-            await usage.on_days(meta.event_id, meta.organization_id, days_of(event))
-        else:  # a publisher older than ReadingsStored.days
-            readings = [ReadingCount(r.device_id, _millis(r.timestamp), len(r.values)) for r in event.readings]
-            await usage.on_readings(meta.event_id, meta.organization_id, readings)
+        await usage.on_days(event.meta.event_id, event.meta.organization_id, days_of(event))
 
     async def on_api_calls(routing_key: str, payload: bytes) -> None:
         event = jobs_pb2.ApiCallsCounted.FromString(payload)

@@ -109,6 +109,15 @@ def day_start_ms(day: str) -> int:
 
 
 @dataclass(frozen=True)
+class ReadingCount:
+    """One stored reading as the counters see it."""
+
+    device_id: str
+    timestamp_ms: int
+    datapoints: int
+
+
+@dataclass(frozen=True)
 class DayReadings:
     """What one event's readings add to one UTC day, as telemetry counts them (ReadingsStored.days)."""
 
@@ -118,18 +127,21 @@ class DayReadings:
     device_ids: frozenset[str]
 
 
+def count_days(readings: Iterable[ReadingCount]) -> list[DayReadings]:
+    """Readings counted per UTC day of their timestamps, as telemetry does for ReadingsStored.days: for an
+    event of a publisher older than that field."""
+    days: dict[str, tuple[int, int, set[str]]] = {}
+    for reading in readings:
+        day = day_of(reading.timestamp_ms)
+        count, datapoints, devices = days.get(day, (0, 0, set()))
+        devices.add(reading.device_id)
+        days[day] = (count + 1, datapoints + reading.datapoints, devices)
+    return [DayReadings(day, n, points, frozenset(devices)) for day, (n, points, devices) in sorted(days.items())]
+
+
 def volume_of_days(days: Iterable[DayReadings]) -> dict[str, int]:
     """Bytes per UTC day, from counts telemetry already made per day."""
     volume: dict[str, int] = {}
     for counted in days:
         volume[counted.day] = volume.get(counted.day, 0) + counted.datapoints * DATAPOINT_BYTES
     return volume
-
-
-def volume_by_day(datapoints: list[tuple[int, int]]) -> dict[str, int]:
-    """(timestamp ms, metrics in the reading) → bytes per UTC day of the readings' times."""
-    days: dict[str, int] = {}
-    for timestamp_ms, metrics in datapoints:
-        day = day_of(timestamp_ms)
-        days[day] = days.get(day, 0) + metrics * DATAPOINT_BYTES
-    return days

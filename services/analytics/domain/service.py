@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 from services.analytics.domain.dashboard import DashboardStats, dashboard
-from services.analytics.domain.facts import AlertFact, DayReadings, DeviceFact, day_of, volume_by_day, volume_of_days
+from services.analytics.domain.facts import AlertFact, DayReadings, DeviceFact, day_of, volume_of_days
 from services.analytics.domain.query import DevicesNotFound, QueryRequest, QueryResult, plan_query, shape_result
 from services.analytics.domain.reconcile import Reconciler
 from services.analytics.ports import CounterStore, DeviceOwnership, SeriesSource
@@ -123,13 +123,8 @@ class AnalyticsService:
     async def on_alerts(self, facts: list[AlertFact]) -> None:
         await self._store.apply_alerts(facts, day_of(self._now_ms()))
 
-    async def on_readings(self, event_id: str, organization_id: str, readings: list[tuple[int, int]]) -> None:
-        """(timestamp ms, metrics) of each stored reading; counted once per event id."""
-        if readings:
-            await self._store.add_volume(event_id, organization_id, volume_by_day(readings))
-
     async def on_days(self, event_id: str, organization_id: str, days: list[DayReadings]) -> None:
-        """The same volume as on_readings, from telemetry's per-day counts of the event's readings."""
+        """An event's readings as counted per UTC day; counted once per event id."""
         if days:
             await self._store.add_volume(event_id, organization_id, volume_of_days(days))
 

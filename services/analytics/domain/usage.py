@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.analytics.domain.facts import DATAPOINT_BYTES, DayReadings, day_of
+from services.analytics.domain.facts import DATAPOINT_BYTES, DayReadings, ReadingCount, count_days, day_of
 from services.kernel.errors import Violations
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -58,15 +58,6 @@ class UsageReport:
 
 
 @dataclass(frozen=True)
-class ReadingCount:
-    """One stored reading as usage counts it."""
-
-    device_id: str
-    timestamp_ms: int
-    datapoints: int
-
-
-@dataclass(frozen=True)
 class MonthReadings:
     """What one batch of readings adds to one month of an organization."""
 
@@ -99,17 +90,7 @@ def parse_month(value: str | None, default: str) -> str:
 
 def readings_by_month(readings: Iterable[ReadingCount]) -> list[MonthReadings]:
     """A batch of readings (which may straddle a month's end) per UTC month of the readings' times."""
-    months: dict[str, tuple[int, int, set[str]]] = {}
-    for reading in readings:
-        month = month_of(reading.timestamp_ms)
-        messages, data_bytes, devices = months.setdefault(month, (0, 0, set()))
-        devices.add(reading.device_id)
-        months[month] = (
-            messages + 1,
-            data_bytes + reading.datapoints * DATAPOINT_BYTES,
-            devices,
-        )
-    return [MonthReadings(m, n, b, frozenset(d)) for m, (n, b, d) in sorted(months.items())]
+    return months_of_days(count_days(readings))
 
 
 def months_of_days(days: Iterable[DayReadings]) -> list[MonthReadings]:

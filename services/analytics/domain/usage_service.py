@@ -7,18 +7,15 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from services.analytics.domain.facts import DayReadings
+from services.analytics.domain.facts import DayReadings, ReadingCount, count_days
 from services.analytics.domain.usage import (
-    MonthReadings,
     MonthUsage,
     Prices,
-    ReadingCount,
     UsageReport,
     month_of,
     months_of_days,
     parse_month,
     previous_month,
-    readings_by_month,
     report_of,
 )
 from services.analytics.usage_ports import UsageEvents, UsageStore
@@ -52,17 +49,13 @@ class UsageReports:
     # Counting (bus consumers; each event once, by its id).
 
     async def on_readings(self, event_id: str, organization_id: str, readings: Sequence[ReadingCount]) -> bool:
-        if not organization_id or not readings:
-            return False
-        return await self._add_months(event_id, organization_id, readings_by_month(readings))
+        return await self.on_days(event_id, organization_id, count_days(readings))
 
     async def on_days(self, event_id: str, organization_id: str, days: Sequence[DayReadings]) -> bool:
-        """The same counts as on_readings, from telemetry's per-day counts of the event's readings."""
+        """An event's readings as counted per UTC day (by telemetry, or by count_days)."""
         if not organization_id or not days:
             return False
-        return await self._add_months(event_id, organization_id, months_of_days(days))
-
-    async def _add_months(self, event_id: str, organization_id: str, months: list[MonthReadings]) -> bool:
+        months = months_of_days(days)
         known = self._stored_devices
         unsent = [replace(m, devices=m.devices - known.get((organization_id, m.month), set())) for m in months]
         added = await self._store.add_readings(event_id, organization_id, unsent)

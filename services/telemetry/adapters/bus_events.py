@@ -88,7 +88,7 @@ class BusTelemetryEvents:
             stamp.nanos = millis * 1_000_000
         for counted in count_by_day(readings):
             day = event.days.add(day=counted.day, readings=counted.readings, datapoints=counted.datapoints)
-            day.device_ids.extend(sorted(counted.device_ids))
+            day.device_ids.extend(counted.device_ids)
         await self._bus.publish(READINGS_STORED, event, partition_key=readings[0].device_id)
 
     async def anomaly_detected(self, reading: Reading, metric: str, score: float) -> None:

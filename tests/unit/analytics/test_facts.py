@@ -5,11 +5,13 @@ from __future__ import annotations
 from services.analytics.domain.facts import (
     AlertFact,
     DeviceFact,
+    ReadingCount,
     StoredAlert,
     StoredDevice,
     alert_deltas,
+    count_days,
     device_deltas,
-    volume_by_day,
+    volume_of_days,
 )
 
 T = 1_763_114_400_000  # 2025-11-14T10:00:00Z
@@ -60,4 +62,5 @@ def test_a_resolution_seen_before_its_trigger_counts_nothing() -> None:
 def test_volume_is_16_bytes_per_datapoint_on_the_readings_utc_day() -> None:
     late_evening = T + 13 * 3_600_000 + 59 * 60_000  # 2025-11-14T23:59Z
     next_day = T + 14 * 3_600_000  # 2025-11-15T00:00Z
-    assert volume_by_day([(T, 4), (late_evening, 2), (next_day, 1)]) == {"2025-11-14": 96, "2025-11-15": 16}
+    readings = [ReadingCount("d1", T, 4), ReadingCount("d2", late_evening, 2), ReadingCount("d1", next_day, 1)]
+    assert volume_of_days(count_days(readings)) == {"2025-11-14": 96, "2025-11-15": 16}

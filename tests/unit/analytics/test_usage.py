@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from services.analytics.adapters.usage_memory import InMemoryUsageStore
-from services.analytics.domain.facts import DayReadings, day_of
+from services.analytics.domain.facts import DayReadings, ReadingCount, count_days
 from services.analytics.domain.usage import (
     MonthReadings,
     MonthUsage,
     Prices,
-    ReadingCount,
     UsageReport,
     estimate_cost,
     month_of,
@@ -80,26 +79,23 @@ def test_a_batch_straddling_a_month_end_counts_in_both_months() -> None:
     )
 
 
-def per_day(batch: list[ReadingCount]) -> list[DayReadings]:
-    """The batch as telemetry counts it per UTC day (ReadingsStored.days)."""
-    days: dict[str, list[ReadingCount]] = {}
-    for reading in batch:
-        days.setdefault(day_of(reading.timestamp_ms), []).append(reading)
-    return [
-        DayReadings(day, len(own), sum(r.datapoints for r in own), frozenset(r.device_id for r in own))
-        for day, own in days.items()
-    ]
-
-
-def test_per_day_counts_make_the_same_months_as_the_readings() -> None:
+def test_per_day_counts_make_months() -> None:
     batch = [
         ReadingCount("dev-1", ms("2025-09-30T23:59:59"), 3),
         ReadingCount("dev-1", ms("2025-10-01T00:00:01"), 2),
         ReadingCount("dev-2", ms("2025-10-01T08:00:00"), 5),
         ReadingCount("dev-2", ms("2025-10-02T00:00:00"), 1),
     ]
-    assert len(per_day(batch)) == 3
-    assert months_of_days(per_day(batch)) == readings_by_month(batch)
+    days = count_days(batch)
+    assert days == [
+        DayReadings("2025-09-30", 1, 3, frozenset({"dev-1"})),
+        DayReadings("2025-10-01", 2, 7, frozenset({"dev-1", "dev-2"})),
+        DayReadings("2025-10-02", 1, 1, frozenset({"dev-2"})),
+    ]
+    assert months_of_days(days) == [
+        MonthReadings("2025-09", 1, 48, frozenset({"dev-1"})),
+        MonthReadings("2025-10", 3, 128, frozenset({"dev-1", "dev-2"})),
+    ]
     assert months_of_days([]) == []
 
 
@@ -108,9 +104,9 @@ async def test_per_day_counts_are_counted_once_per_event_like_readings() -> None
     batch = [ReadingCount("dev-1", september, 4), ReadingCount("dev-2", september + 1, 4)]
     by_days = UsageReports(InMemoryUsageStore(), Announced(), PRICES, lambda: NOW)
     by_readings = UsageReports(InMemoryUsageStore(), Announced(), PRICES, lambda: NOW)
-    assert await by_days.on_days("evt-1", "org-a", per_day(batch))
-    assert not await by_days.on_days("evt-1", "org-a", per_day(batch))  # redelivered
-    assert not await by_days.on_days("evt-2", "", per_day(batch))  # no organization
+    assert await by_days.on_days("evt-1", "org-a", count_days(batch))
+    assert not await by_days.on_days("evt-1", "org-a", count_days(batch))  # redelivered
+    assert not await by_days.on_days("evt-2", "", count_days(batch))  # no organization
     assert await by_readings.on_readings("evt-1", "org-a", batch)
     admin = Caller("user-1", "org-a", Role.ADMIN)
     days_report, readings_report = await by_days.get(admin, "2025-09"), await by_readings.get(admin, "2025-09")
