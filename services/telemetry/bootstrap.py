@@ -117,12 +117,14 @@ async def build(ctx: BuildContext, settings: TelemetrySettings | None = None) ->
     activity = GrpcDeviceActivitySink(channel, min_interval_seconds=settings.activity_interval_seconds)
     ctx.resources.push_async_callback(activity.close)
     device_types = load_device_types(settings.device_types_file)
+    events = BusTelemetryEvents(ctx.bus)
+    ctx.resources.push_async_callback(events.close)
     pipeline = TelemetryPipeline(
         directory=directory,
         store=store,
         dead_letters=dead_letters,
         activity=activity,
-        events=BusTelemetryEvents(ctx.bus),
+        events=events,
         device_types=device_types,
         detector=AnomalyDetector(_detector_settings(settings)),
         limits=Limits(int(settings.future_skew_seconds * 1000), int(settings.retention_days * DAY_MS)),
