@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -79,15 +80,34 @@ def iotmon_bin() -> str:
 
 
 @contextmanager
-def iotmon_serve(service: str, port: int, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[None]:
-    """`iotmon serve <service>` in its own process, as one pod of the Kubernetes deployment; returns once
-    the service printed its address line, which it does when ready (its bus subscriptions bound)."""
+def iotmon_serve(service: str, port: int, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """`iotmon serve <service>` in its own process, as one pod of the Kubernetes deployment; yields its process
+    id once the service printed its address line, which it does when ready (its bus subscriptions bound)."""
     args = [iotmon_bin(), "serve", service, "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
     with process(args, stdout=subprocess.PIPE, env=os.environ | UNLIMITED | (env or {})) as proc:
         assert proc.stdout is not None
         if not proc.stdout.readline():
             raise RuntimeError(f"iotmon serve {service} did not start")
-        yield
+        yield proc.pid
+
+
+@dataclass(frozen=True)
+class Deployed:
+    gateway: str  # its URL
+    addresses: dict[str, str]  # service name → host:port
+    pids: list[int]  # of every process, the gateway's included
+
+
+@contextmanager
+def deployed_layout(data_dir: Path, env: dict[str, str], services: Sequence[str]) -> Iterator[Deployed]:
+    """One `iotmon serve` process per service (in the order given) and one for the gateway, as the Helm chart
+    runs them; `env` must name a shared bus (IOTMON_AMQP_URL) for them to talk."""
+    ports = {name: free_port() for name in (*services, "gateway")}
+    addresses = {name: f"127.0.0.1:{ports[name]}" for name in services}
+    env = env | {f"IOTMON_{name.upper()}_ADDR": address for name, address in addresses.items()}
+    with ExitStack() as stack:
+        pids = [stack.enter_context(iotmon_serve(name, ports[name], data_dir, env)) for name in (*services, "gateway")]
+        yield Deployed(f"http://127.0.0.1:{ports['gateway']}", addresses, pids)
 
 
 def wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None) -> float:

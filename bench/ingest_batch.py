@@ -11,7 +11,11 @@ Every record is a new 4-metric reading of one of `--devices` registered devices;
 with every record accepted, so the figures are readings stored (and dead letters none).
 
     python bench/ingest_batch.py [--devices 1000] [--readings 200000] [--connections 8] [--store embedded]
-                                 [--stream-records 100]
+                                 [--stream-records 100] [--layout up|deployed]
+
+With --layout deployed, identity, device, telemetry, alerting, analytics and the gateway each run in their own
+process (`iotmon serve`, as in the Helm chart) with RabbitMQ as the bus; the server CPU is then theirs summed
+(the broker's not included).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +41,13 @@ import httpx
 import orjson
 from iot.telemetry.v1 import telemetry_pb2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import UNLIMITED, iotmon_bin, process
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]
+from _harness import UNLIMITED, deployed_layout, iotmon_bin, process  # noqa: E402
+
+from tests.support.rabbitmq import AMQP_URL, delete_namespace  # noqa: E402
+
+DEPLOYED = ("identity", "device", "telemetry", "alerting", "analytics")  # in start order; the gateway comes last
 
 BATCH = 500
 TARGET = 100_000
@@ -206,18 +216,19 @@ def report(name: str, accepted: int, seconds: float, cpu_seconds: float) -> floa
 
 
 class ServerCpu:
-    """CPU seconds the mesh process spent (user + system, from /proc). Per reading it hardly depends on what
+    """CPU seconds the mesh's processes spent (user + system, from /proc). Per reading it hardly depends on what
     else the machine runs, unlike a wall-clock rate on a shared 2-core box: 1e6 / (µs per reading) is what one
     core would sustain."""
 
-    def __init__(self, pid: int | None):
-        self._pid = pid
+    def __init__(self, *pids: int):
+        self._pids = pids
 
     def seconds(self) -> float:
-        if self._pid is None:
-            return 0.0
-        fields = Path(f"/proc/{self._pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self._pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
 
 @contextmanager
@@ -241,10 +252,23 @@ def mesh(data_dir: Path, store: str) -> Iterator[tuple[str, dict[str, str], int]
 
 async def run(args: argparse.Namespace) -> None:
     if args.gateway:  # a mesh already running (to profile it: py-spy record -- iotmon up ...)
-        await measure(args, args.gateway, args.telemetry, args.data_dir, ServerCpu(args.pid))
+        pids = () if args.pid is None else (args.pid,)
+        await measure(args, args.gateway, args.telemetry, args.data_dir, ServerCpu(*pids))
         return
     with tempfile.TemporaryDirectory() as temporary, mesh(Path(temporary), args.store) as (gateway, banner, pid):
         await measure(args, gateway, banner["telemetry"], Path(temporary), ServerCpu(pid))
+
+
+def run_deployed(args: argparse.Namespace) -> None:
+    prefix = "bench-" + uuid.uuid4().hex[:8]
+    env = UNLIMITED | {"IOTMON_LOG_LEVEL": "WARNING", "IOTMON_TELEMETRY_STORE": args.store}
+    env |= {"IOTMON_AMQP_URL": AMQP_URL, "IOTMON_BUS_EXCHANGE": f"{prefix}.events", "IOTMON_BUS_QUEUE_PREFIX": prefix}
+    try:
+        with tempfile.TemporaryDirectory() as temporary, deployed_layout(Path(temporary), env, DEPLOYED) as deployed:
+            telemetry, cpu = deployed.addresses["telemetry"], ServerCpu(*deployed.pids)
+            asyncio.run(measure(args, deployed.gateway, telemetry, Path(temporary), cpu))
+    finally:
+        delete_namespace(prefix)  # the run's queues and exchange on the broker
 
 
 async def measure(args: argparse.Namespace, gateway: str, telemetry: str, data_dir: Path, cpu: ServerCpu) -> None:
@@ -261,7 +285,8 @@ async def measure(args: argparse.Namespace, gateway: str, telemetry: str, data_d
     messages = stream_messages(stream_records, args.stream_records)
     unary_records = batches(readings(devices, args.readings, now_ms - hour + 2, seed=3))
     print(
-        f"{args.devices} devices, {args.readings} readings per phase, {args.connections} in flight, store={args.store}"
+        f"{args.devices} devices, {args.readings} readings per phase, {args.connections} in flight, "
+        f"store={args.store}, layout={args.layout}"
     )
     print(f"{'0. baseline: orjson parse of the same bodies':<44} {baseline_parse(bodies):>34,.0f}/s")
     phases = set(args.phases.split(","))
@@ -292,11 +317,16 @@ def main() -> None:
     parser.add_argument("--store", default="embedded", choices=["embedded", "memory", "postgres"])
     parser.add_argument("--stream-records", type=int, default=100, help="records per StreamTelemetry message")
     parser.add_argument("--phases", default="http,stream,unary", help="which of http, stream, unary to run")
+    parser.add_argument("--layout", choices=("up", "deployed"), default="up")
     parser.add_argument("--gateway", help="use this running mesh's gateway URL instead of starting one")
     parser.add_argument("--telemetry", help="with --gateway: the telemetry service's host:port")
     parser.add_argument("--data-dir", type=Path, help="with --gateway: the mesh's data directory (for a token)")
     parser.add_argument("--pid", type=int, help="with --gateway: the mesh's process id (for its CPU time)")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    if args.layout == "deployed" and not args.gateway:
+        run_deployed(args)
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":

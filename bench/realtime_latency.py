@@ -26,8 +26,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
-from _harness import free_port, iotmon_serve, iotmon_up  # noqa: E402
+from _harness import deployed_layout, iotmon_up  # noqa: E402
 from ingest_batch import mint_token, register_devices  # noqa: E402
 
 from tests.support.rabbitmq import AMQP_URL, delete_namespace  # noqa: E402
@@ -206,17 +204,6 @@ async def measure(args: argparse.Namespace, gateway: str, data_dir: Path) -> Non
     print("targets: push p99 ≤ 50 ms; alert p99 ≤ 100 ms under 10,000 readings/s with 100 rules")
 
 
-@contextmanager
-def deployed_layout(data_dir: Path, env: dict[str, str]) -> Iterator[str]:
-    """One `iotmon serve` process per service and one for the gateway; yields the gateway URL."""
-    ports = {name: free_port() for name in (*DEPLOYED, "gateway")}
-    env = env | {f"IOTMON_{name.upper()}_ADDR": f"127.0.0.1:{ports[name]}" for name in DEPLOYED}
-    with ExitStack() as stack:
-        for name in (*DEPLOYED, "gateway"):
-            stack.enter_context(iotmon_serve(name, ports[name], data_dir, env))
-        yield f"http://127.0.0.1:{ports['gateway']}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=10_000)
@@ -236,8 +223,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.layout == "deployed":
-                with deployed_layout(Path(tmp), env) as gateway:
-                    asyncio.run(measure(args, gateway, Path(tmp)))
+                with deployed_layout(Path(tmp), env, DEPLOYED) as deployed:
+                    asyncio.run(measure(args, deployed.gateway, Path(tmp)))
             else:
                 with iotmon_up(Path(tmp), env) as (gateway, _):
                     asyncio.run(measure(args, gateway, Path(tmp)))
