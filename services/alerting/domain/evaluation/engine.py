@@ -104,7 +104,7 @@ class Evaluator:
         if fresh:
             device_id = device.device_id
             watches = state.watches
-            for rule in index.rules_for(device.organization_id, device.device_type, fresh.keys()):
+            for rule in index.rules_to_check(device.organization_id, device.device_type, fresh, watches):
                 if rule.device_ids and device_id not in rule.device_ids:
                     continue
                 simple = rule.simple
