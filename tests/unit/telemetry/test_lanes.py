@@ -34,6 +34,15 @@ async def until(condition: object) -> None:
     raise AssertionError("condition never held")
 
 
+async def first_send_held(recorder: Recorder) -> tuple[Lanes[str, int], asyncio.Task[None]]:
+    """Lanes whose lane "a" has a first send of [1] in flight, held until the test sets the gate."""
+    recorder.gate.clear()
+    lanes: Lanes[str, int] = Lanes(recorder.send, max_items=100)
+    first = asyncio.create_task(lanes.submit("a", [1]))
+    await until(lambda: len(recorder.sent) == 1)
+    return lanes, first
+
+
 async def test_an_idle_lane_sends_at_once() -> None:
     recorder = Recorder()
     lanes: Lanes[str, int] = Lanes(recorder.send, max_items=100)
@@ -43,10 +52,7 @@ async def test_an_idle_lane_sends_at_once() -> None:
 
 async def test_items_arriving_during_a_send_leave_together_in_arrival_order() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
-    lanes: Lanes[str, int] = Lanes(recorder.send, max_items=100)
-    first = asyncio.create_task(lanes.submit("a", [1]))
-    await until(lambda: len(recorder.sent) == 1)
+    lanes, first = await first_send_held(recorder)
     later = [asyncio.create_task(lanes.submit("a", [n, n + 1])) for n in (10, 20, 30)]
     await until(lambda: all(not task.done() for task in later))
     assert recorder.sent == [("a", [1])]  # nothing more while the first send is in flight
@@ -58,10 +64,7 @@ async def test_items_arriving_during_a_send_leave_together_in_arrival_order() ->
 
 async def test_a_caller_returns_only_when_the_send_carrying_its_items_did() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
-    lanes: Lanes[str, int] = Lanes(recorder.send, max_items=100)
-    first = asyncio.create_task(lanes.submit("a", [1]))
-    await until(lambda: len(recorder.sent) == 1)
+    lanes, first = await first_send_held(recorder)
     second = asyncio.create_task(lanes.submit("a", [2]))
     recorder.gate.set()
     await first
@@ -92,11 +95,8 @@ async def test_a_send_is_at_most_max_items() -> None:
 
 async def test_a_failed_send_fails_every_caller_it_carried_and_the_lane_goes_on() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
     recorder.failures[1] = RuntimeError("broker gone")
-    lanes: Lanes[str, int] = Lanes(recorder.send, max_items=100)
-    first = asyncio.create_task(lanes.submit("a", [1]))
-    await until(lambda: len(recorder.sent) == 1)
+    lanes, first = await first_send_held(recorder)
     carried = [asyncio.create_task(lanes.submit("a", [n])) for n in (2, 3)]
     await asyncio.sleep(0)
     recorder.gate.set()
@@ -110,10 +110,7 @@ async def test_a_failed_send_fails_every_caller_it_carried_and_the_lane_goes_on(
 
 async def test_a_cancelled_caller_does_not_stop_its_items_or_the_others() -> None:
     recorder = Recorder()
-    recorder.gate.clear()
-    lanes: Lanes[str, int] = Lanes(recorder.send, max_items=100)
-    first = asyncio.create_task(lanes.submit("a", [1]))
-    await until(lambda: len(recorder.sent) == 1)
+    lanes, first = await first_send_held(recorder)
     quitter = asyncio.create_task(lanes.submit("a", [2]))
     stayer = asyncio.create_task(lanes.submit("a", [3]))
     await asyncio.sleep(0)
