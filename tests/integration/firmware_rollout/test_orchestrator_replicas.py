@@ -55,7 +55,8 @@ async def test_one_replica_drives_and_the_other_takes_over_when_it_stops(store: 
         with contextlib.suppress(asyncio.CancelledError):
             await first_task
         for doc in first.channel.documents[10:]:
-            assert await second.report(doc.job_id, doc.device_id, JobStatus.SUCCEEDED)
+            # Failed once in CI (not reproduced in 15 runs under load): say why if it does again.
+            assert await second.report(doc.job_id, doc.device_id, JobStatus.SUCCEEDED), second.last_refusal
 
         async def completed() -> bool:
             view = await second.service.get_deployment(OPERATOR, dep)

@@ -152,6 +152,7 @@ class Rig:
         self.store = store or InMemoryDeploymentStore(self.clock)
         self.channel = channel or RecordingChannel()
         self.events = RecordingEvents()
+        self.last_refusal: tuple[str | None, object] | None = None  # why the last report() was refused
         self.catalog = FakeCatalog(*(firmware or (a_firmware(), a_firmware("fw-old", "v2.0.0"))))
         self.service = RolloutService(
             self.store, self.catalog, FakeDevices(devices), self.channel, Links(), self.events, self.clock
@@ -164,6 +165,7 @@ class Rig:
 
     async def report(self, job_id: str, device_id: str, status: JobStatus) -> bool:
         outcome = await self.service.on_report(JobReport(job_id, device_id, status, self.clock.now()))
+        self.last_refusal = None if outcome.accepted else (outcome.reason, outcome.job)  # for messages
         return outcome.accepted
 
     async def answer_sent(
