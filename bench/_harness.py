@@ -10,10 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 BENCH = Path(__file__).resolve().parent
 
@@ -56,9 +58,15 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]
 UNLIMITED = {"IOTMON_GATEWAY_RATE_LIMIT_PER_SECOND": "0"}
 
 
+class Up(NamedTuple):
+    gateway: str  # its URL
+    banner: dict[str, str]  # the banner's name → address lines
+    pid: int
+
+
 @contextmanager
-def iotmon_up(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
-    """`iotmon up --port 0`; yields the gateway URL and the banner's name → address lines."""
+def iotmon_up(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Up]:
+    """`iotmon up --port 0`; yields the gateway URL, the banner's lines and the process id once it is ready."""
     env = os.environ | UNLIMITED | {"IOTMON_DATA_DIR": str(data_dir)} | (extra_env or {})
     args = [iotmon_bin(), "up", "--port", "0", "--data-dir", str(data_dir)]
     with process(args, stdout=subprocess.PIPE, env=env) as proc:
@@ -72,7 +80,7 @@ def iotmon_up(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterat
                 break
         else:
             raise RuntimeError("iotmon up exited before it was ready")
-        yield lines["gateway"], lines
+        yield Up(lines["gateway"], lines, proc.pid)
 
 
 def iotmon_bin() -> str:
@@ -89,6 +97,23 @@ def iotmon_serve(service: str, port: int, data_dir: Path, env: dict[str, str] | 
         if not proc.stdout.readline():
             raise RuntimeError(f"iotmon serve {service} did not start")
         yield proc.pid
+
+
+@contextmanager
+def rabbitmq_namespace() -> Iterator[dict[str, str]]:
+    """The environment for processes to share a fresh exchange and queue prefix on the local RabbitMQ; the
+    run's queues and exchange are deleted afterwards. Needs the repository root on sys.path (tests.support)."""
+    from tests.support.rabbitmq import AMQP_URL, delete_namespace
+
+    prefix = "bench-" + uuid.uuid4().hex[:8]
+    try:
+        yield {
+            "IOTMON_AMQP_URL": AMQP_URL,
+            "IOTMON_BUS_EXCHANGE": f"{prefix}.events",
+            "IOTMON_BUS_QUEUE_PREFIX": prefix,
+        }
+    finally:
+        delete_namespace(prefix)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def main() -> None:
         load_counters(data_dir, args.devices)
         print(f"loaded {args.devices:,} devices' counters in {time.perf_counter() - started:.1f} s")
         token = mint_token(data_dir)
-        with iotmon_up(data_dir) as (gateway, _):
+        with iotmon_up(data_dir) as (gateway, _, _):
             url = f"{gateway}/analytics/dashboard"
             headers = {"Authorization": f"Bearer {token}"}
             document = httpx.get(url, headers=headers, timeout=30).json()

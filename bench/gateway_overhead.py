@@ -66,7 +66,7 @@ def measure_deployed_layout(data_dir: Path, seconds: int, connections: int) -> t
 
 
 def measure_single_process(data_dir: Path, seconds: int, connections: int) -> float:
-    with iotmon_up(data_dir) as (gateway, _):
+    with iotmon_up(data_dir) as (gateway, _, _):
         return load_device_route(gateway, data_dir, seconds, connections)[0]
 
 

@@ -160,7 +160,7 @@ async def end_to_end(args: argparse.Namespace) -> dict[str, Any]:
         "IOTMON_TELEMETRY_MQTT_SESSION_EXPIRY_SECONDS": "60",
         "IOTMON_TELEMETRY_BATCH_SIZE": str(args.batch_size),
     }
-    with tempfile.TemporaryDirectory() as tmp, iotmon_up(Path(tmp), env) as (gateway, _):
+    with tempfile.TemporaryDirectory() as tmp, iotmon_up(Path(tmp), env) as (gateway, _, _):
         token = mint_token(Path(tmp))
         async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
             devices = await register_devices(api, args.devices)

@@ -24,14 +24,11 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +40,7 @@ from iot.telemetry.v1 import telemetry_pb2
 
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
-from _harness import UNLIMITED, deployed_layout, iotmon_bin, process  # noqa: E402
-
-from tests.support.rabbitmq import AMQP_URL, delete_namespace  # noqa: E402
+from _harness import deployed_layout, iotmon_up, rabbitmq_namespace  # noqa: E402
 
 DEPLOYED = ("identity", "device", "telemetry", "alerting", "analytics")  # in start order; the gateway comes last
 
@@ -231,44 +226,25 @@ class ServerCpu:
         return total
 
 
-@contextmanager
-def mesh(data_dir: Path, store: str) -> Iterator[tuple[str, dict[str, str], int]]:
-    """`iotmon up --port 0` as bench/_harness.py starts it, also yielding its process id."""
-    env = os.environ | UNLIMITED | {"IOTMON_DATA_DIR": str(data_dir), "IOTMON_TELEMETRY_STORE": store}
-    args = [iotmon_bin(), "up", "--port", "0", "--data-dir", str(data_dir)]
-    with process(args, stdout=subprocess.PIPE, env=env) as proc:
-        banner: dict[str, str] = {}
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            match = re.match(r"^(\w[\w ]*?)\s{2,}(\S+)", line)
-            if match:
-                banner[match.group(1).strip()] = match.group(2)
-            if line.startswith("Ctrl-C"):
-                break
-        else:
-            raise RuntimeError("iotmon up exited before it was ready")
-        yield banner["gateway"], banner, proc.pid
-
-
 async def run(args: argparse.Namespace) -> None:
     if args.gateway:  # a mesh already running (to profile it: py-spy record -- iotmon up ...)
         pids = () if args.pid is None else (args.pid,)
         await measure(args, args.gateway, args.telemetry, args.data_dir, ServerCpu(*pids))
         return
-    with tempfile.TemporaryDirectory() as temporary, mesh(Path(temporary), args.store) as (gateway, banner, pid):
-        await measure(args, gateway, banner["telemetry"], Path(temporary), ServerCpu(pid))
+    with tempfile.TemporaryDirectory() as temporary, iotmon_up(Path(temporary), store_env(args)) as up:
+        await measure(args, up.gateway, up.banner["telemetry"], Path(temporary), ServerCpu(up.pid))
 
 
 def run_deployed(args: argparse.Namespace) -> None:
-    prefix = "bench-" + uuid.uuid4().hex[:8]
-    env = UNLIMITED | {"IOTMON_LOG_LEVEL": "WARNING", "IOTMON_TELEMETRY_STORE": args.store}
-    env |= {"IOTMON_AMQP_URL": AMQP_URL, "IOTMON_BUS_EXCHANGE": f"{prefix}.events", "IOTMON_BUS_QUEUE_PREFIX": prefix}
-    try:
-        with tempfile.TemporaryDirectory() as temporary, deployed_layout(Path(temporary), env, DEPLOYED) as deployed:
+    with rabbitmq_namespace() as bus_env, tempfile.TemporaryDirectory() as temporary:
+        env = {"IOTMON_LOG_LEVEL": "WARNING"} | store_env(args) | bus_env
+        with deployed_layout(Path(temporary), env, DEPLOYED) as deployed:
             telemetry, cpu = deployed.addresses["telemetry"], ServerCpu(*deployed.pids)
             asyncio.run(measure(args, deployed.gateway, telemetry, Path(temporary), cpu))
-    finally:
-        delete_namespace(prefix)  # the run's queues and exchange on the broker
+
+
+def store_env(args: argparse.Namespace) -> dict[str, str]:
+    return {"IOTMON_TELEMETRY_STORE": args.store}
 
 
 async def measure(args: argparse.Namespace, gateway: str, telemetry: str, data_dir: Path, cpu: ServerCpu) -> None:

@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,8 @@ from websockets.asyncio.client import ClientConnection, connect
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
-from _harness import deployed_layout, iotmon_up  # noqa: E402
+from _harness import deployed_layout, iotmon_up, rabbitmq_namespace  # noqa: E402
 from ingest_batch import mint_token, register_devices  # noqa: E402
-
-from tests.support.rabbitmq import AMQP_URL, delete_namespace  # noqa: E402
 
 DEPLOYED = ("identity", "device", "telemetry", "alerting")  # in start order; the gateway comes last
 BATCH = 500
@@ -215,22 +213,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.layout == "deployed":
         args.bus = "rabbitmq"  # separate processes talk over the broker
-    env = {"IOTMON_LOG_LEVEL": "WARNING"}
-    prefix = "bench-" + uuid.uuid4().hex[:8]
-    if args.bus == "rabbitmq":
-        env |= {"IOTMON_AMQP_URL": AMQP_URL, "IOTMON_BUS_EXCHANGE": f"{prefix}.events"}
-        env |= {"IOTMON_BUS_QUEUE_PREFIX": prefix}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            if args.layout == "deployed":
-                with deployed_layout(Path(tmp), env, DEPLOYED) as deployed:
-                    asyncio.run(measure(args, deployed.gateway, Path(tmp)))
-            else:
-                with iotmon_up(Path(tmp), env) as (gateway, _):
-                    asyncio.run(measure(args, gateway, Path(tmp)))
-    finally:
-        if args.bus == "rabbitmq":
-            delete_namespace(prefix)
+    bus: AbstractContextManager[dict[str, str]] = rabbitmq_namespace() if args.bus == "rabbitmq" else nullcontext({})
+    with bus as bus_env, tempfile.TemporaryDirectory() as tmp:
+        env = {"IOTMON_LOG_LEVEL": "WARNING"} | bus_env
+        if args.layout == "deployed":
+            with deployed_layout(Path(tmp), env, DEPLOYED) as deployed:
+                asyncio.run(measure(args, deployed.gateway, Path(tmp)))
+        else:
+            with iotmon_up(Path(tmp), env) as (gateway, _, _):
+                asyncio.run(measure(args, gateway, Path(tmp)))
 
 
 if __name__ == "__main__":
