@@ -40,16 +40,16 @@ class AnalyticsConsumer:
             registered = device_events.DeviceRegistered.FromString(payload)
             d = registered.device
             await self._service.on_devices(
-                [DeviceFact(_org(registered.meta), d.device_id, d.status, _at(registered.meta))]
+                [DeviceFact(_org(registered.meta), d.device_id, d.status, occurred_ms(registered.meta))]
             )
         elif routing_key == DEVICE_STATUS_CHANGED:
             changed = device_events.DeviceStatusChanged.FromString(payload)
-            fact = DeviceFact(_org(changed.meta), changed.device_id, changed.status, _at(changed.meta))
+            fact = DeviceFact(_org(changed.meta), changed.device_id, changed.status, occurred_ms(changed.meta))
             await self._service.on_devices([fact])
         elif routing_key == DEVICE_DELETED:
             deleted = device_events.DeviceDeleted.FromString(payload)
             await self._service.on_devices(
-                [DeviceFact(_org(deleted.meta), deleted.device_id, DELETED, _at(deleted.meta))]
+                [DeviceFact(_org(deleted.meta), deleted.device_id, DELETED, occurred_ms(deleted.meta))]
             )
         elif routing_key in (ALERT_TRIGGERED, ALERT_RESOLVED):
             message = (
@@ -59,7 +59,7 @@ class AnalyticsConsumer:
             alert = event.alert
             organization_id = alert.organization_id or event.meta.organization_id
             alert_fact = AlertFact(
-                organization_id, alert.alert_id, alert.severity, routing_key == ALERT_TRIGGERED, _at(event.meta)
+                organization_id, alert.alert_id, alert.severity, routing_key == ALERT_TRIGGERED, occurred_ms(event.meta)
             )
             await self._service.on_alerts([alert_fact])
 
@@ -80,7 +80,8 @@ def _org(meta: common_pb2.EventMeta) -> str:
     return meta.organization_id
 
 
-def _at(meta: common_pb2.EventMeta) -> int:
+def occurred_ms(meta: common_pb2.EventMeta) -> int:
+    """When the event happened, by its meta; now for an event that does not say."""
     return _millis(meta.occurred_at) if meta.HasField("occurred_at") else time.time_ns() // 1_000_000
 
 

@@ -4,14 +4,11 @@ stored report is announced on analytics.usage_reported for the notification serv
 
 from __future__ import annotations
 
-import time
-
-from google.protobuf import timestamp_pb2
 from iot.analytics.v1 import usage_events_pb2
 from iot.common.v1 import jobs_pb2
 from iot.telemetry.v1 import events_pb2 as telemetry_events
 
-from services.analytics.adapters.consumers import days_of
+from services.analytics.adapters.consumers import days_of, occurred_ms
 from services.analytics.domain.usage import UsageReport
 from services.analytics.domain.usage_service import UsageReports
 from services.analytics.usage_messages import usage_message
@@ -39,12 +36,7 @@ def subscribe_usage(bus: EventBus, usage: UsageReports) -> None:
 
     async def on_api_calls(routing_key: str, payload: bytes) -> None:
         event = jobs_pb2.ApiCallsCounted.FromString(payload)
-        at_ms = _millis(event.meta.occurred_at) if event.meta.HasField("occurred_at") else time.time_ns() // 10**6
-        await usage.on_api_calls(event.meta.event_id, event.meta.organization_id, at_ms, event.calls)
+        await usage.on_api_calls(event.meta.event_id, event.meta.organization_id, occurred_ms(event.meta), event.calls)
 
     bus.subscribe(READINGS_STORED, on_readings, group=GROUP)
     bus.subscribe(API_CALLS, on_api_calls, group=GROUP)
-
-
-def _millis(stamp: timestamp_pb2.Timestamp) -> int:
-    return stamp.seconds * 1000 + stamp.nanos // 1_000_000
